@@ -1,0 +1,171 @@
+"""Figures the chapters share: image grids, latent scatters, training curves.
+
+Every function returns the matplotlib ``Figure`` (or draws on a given ``Axes``)
+and gives it a title and labelled axes, so a notebook cell can show it with
+one call and the reader always knows what they are looking at.
+"""
+
+import numpy as np
+
+__all__ = [
+    "plot_image_rows",
+    "plot_reconstructions",
+    "plot_latent_scatter",
+    "plot_history",
+]
+
+
+def _as_images(images, name):
+    images = np.asarray(images)
+    if images.ndim == 2 and images.shape[1] == 784:
+        return images.reshape(-1, 28, 28)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        return images[..., 0]
+    if images.ndim == 3:
+        return images
+    raise ValueError(
+        f"{name}: expected flat 784-pixel vectors, (n, 28, 28) or (n, 28, 28, 1) images, "
+        f"got shape {images.shape}"
+    )
+
+
+def plot_image_rows(rows, n=10, title=None, cmap="gray", vmin=0.0, vmax=1.0):
+    """Show several sets of images as rows of one grid.
+
+    Parameters
+    ----------
+    rows : dict of str to array-like
+        Row label to images; each array is (n, 784), (n, h, w) or
+        (n, h, w, 1). Rows are drawn top to bottom in dict order.
+    n : int, default=10
+        How many images per row (the first ``n`` of each).
+    title : str, optional
+        Figure title.
+    cmap, vmin, vmax :
+        Passed to ``imshow``; pass ``vmin=None, vmax=None`` for images that
+        are not pixel intensities (codes, feature maps).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("rows is empty: give at least one row of images")
+    arrays = {label: _as_images(images, label) for label, images in rows.items()}
+    n = min([n] + [len(a) for a in arrays.values()])
+    fig, axes = plt.subplots(
+        len(arrays), n, figsize=(1.1 * n, 1.25 * len(arrays)), squeeze=False
+    )
+    for r, (label, images) in enumerate(arrays.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c], cmap=cmap, vmin=vmin, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(originals, reconstructions, n=10, title="Originals (top) and reconstructions (bottom)"):
+    """Originals in the top row, their reconstructions below.
+
+    Parameters
+    ----------
+    originals, reconstructions : array-like
+        Same number of images, flat or 28x28(x1).
+    n : int, default=10
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    return plot_image_rows(
+        {"original": originals, "reconstruction": reconstructions}, n=n, title=title
+    )
+
+
+def plot_latent_scatter(codes, labels, ax=None, title="2-D codes coloured by digit", xlabel="code 1", ylabel="code 2", max_points=None):
+    """Scatter 2-D codes, one colour per digit, with a legend.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n, 2)
+    labels : array-like of shape (n,)
+        Integer digit labels 0-9.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; a new figure is made if omitted.
+    title, xlabel, ylabel : str
+    max_points : int, optional
+        Plot at most this many points (the first ones).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    codes = np.asarray(codes)
+    labels = np.asarray(labels)
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"codes must have shape (n, 2), got {codes.shape}")
+    if len(codes) != len(labels):
+        raise ValueError(f"{len(codes)} codes but {len(labels)} labels")
+    if max_points is not None:
+        codes, labels = codes[:max_points], labels[:max_points]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 5))
+    else:
+        fig = ax.figure
+    cmap = plt.get_cmap("tab10")
+    for digit in np.unique(labels):
+        sel = labels == digit
+        ax.scatter(codes[sel, 0], codes[sel, 1], s=6, alpha=0.7, color=cmap(int(digit) % 10), label=str(digit))
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(title="digit", markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def plot_history(history, metrics=("loss",), title="Training curves", ax=None):
+    """Training (and validation, if present) curves from a Keras ``fit``.
+
+    Parameters
+    ----------
+    history : keras.callbacks.History or dict of str to list of float
+    metrics : sequence of str, default=("loss",)
+        Which metrics to draw; ``val_<name>`` is drawn too when recorded.
+    title : str
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    record = getattr(history, "history", history)
+    if not isinstance(record, dict) or not record:
+        raise ValueError("history must be a Keras History or a non-empty dict of lists")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    for name in metrics:
+        if name not in record:
+            raise KeyError(f"{name!r} was not recorded; have {sorted(record)}")
+        epochs = np.arange(1, len(record[name]) + 1)
+        ax.plot(epochs, record[name], marker="o", label=f"training {name}")
+        if f"val_{name}" in record:
+            ax.plot(epochs, record[f"val_{name}"], marker="s", label=f"validation {name}")
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(", ".join(metrics))
+    ax.legend()
+    return fig
