@@ -1,0 +1,323 @@
+"""The batch grader on a class of good and deliberately bad submissions.
+
+The submissions are the generated exercise notebook with a student's answers
+filled in, then broken in one way each. One batch is graded once for the
+module; the tests read its gradebook.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from aecourse.grade import GradingLimits, grade_folder
+from conftest import ROOT
+
+ASSIGNMENT = "02_mnist_pca"
+EXERCISE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
+LIMITS = GradingLimits(timeout=75, cell_timeout=12, memory_mb=2500, max_output_bytes=100_000)
+
+# A student's answers, written differently from the master solution on purpose.
+ANSWERS = {
+    "def pca_reconstruct": (
+        "def pca_reconstruct(x_fit, x, k):\n"
+        "    model = PCA(k).fit(x_fit)\n"
+        "    codes = model.transform(x)\n"
+        "    return model.inverse_transform(codes)\n"
+    ),
+    "test_mse_32 = ": "test_mse_32 = float(np.mean((x_test - pca_reconstruct(x_train, x_test, 32)) ** 2))\n",
+    "def k_for_variance": (
+        "def k_for_variance(x_fit, share):\n"
+        "    ratios = PCA().fit(x_fit).explained_variance_ratio_\n"
+        "    total = 0.0\n"
+        "    for k, ratio in enumerate(ratios, start=1):\n"
+        "        total += ratio\n"
+        "        if total >= share:\n"
+        "            return k\n"
+        "    return len(ratios)\n\n\n"
+        "k_90 = k_for_variance(x_train, 0.90)\n"
+        'print(f"components for 90% of the variance: {k_90}")\n'
+    ),
+}
+
+
+def filled_exercise(**replace):
+    """The exercise with ANSWERS filled in; ``replace`` maps a marker to other source."""
+    nb = nbformat.read(EXERCISE, as_version=4)
+    answers = {**ANSWERS, **replace}
+    for cell in nb.cells:
+        if "otter_answer_cell" in cell.metadata.get("tags", []):
+            for marker, source in answers.items():
+                if marker.split("=")[0].strip() in cell.source:
+                    cell.source = source
+    return nb
+
+
+def with_extra_cell(nb, source, after_marker="def pca_reconstruct"):
+    index = next(i for i, c in enumerate(nb.cells) if after_marker in c.source)
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def tree_digest(*roots):
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def make_batch(folder, instructor):
+    """Write the class's submissions into ``folder``; return {file name: what it is}."""
+    folder.mkdir()
+    kinds = {}
+
+    def save(name, what, nb=None, raw=None):
+        path = folder / name
+        if raw is not None:
+            path.write_bytes(raw)
+        else:
+            nbformat.write(nb, path)
+        kinds[name] = what
+
+    save("good_alice.ipynb", "good", filled_exercise())
+    save("good_bob.ipynb", "good", nbformat.read(SOLUTION, as_version=4))
+    save("empty.ipynb", "empty", raw=b"")
+    save("cut_off.ipynb", "invalid JSON", raw=EXERCISE.read_bytes()[:5000])
+    save("not_a_notebook.ipynb", "JSON, not a notebook", raw=b'["cells", 1, 2]')
+    save("syntax_error.ipynb", "syntax error",
+         filled_exercise(**{"test_mse_32 = ": "test_mse_32 = float(np.mean((x_test - pca_reconstruct(x_train, x_test, 32) ** 2)\n"}))
+    save("exception.ipynb", "exception",
+         filled_exercise(**{"def pca_reconstruct": "def pca_reconstruct(x_fit, x, k):\n    return 1 / 0\n"}))
+    save("endless_loop.ipynb", "endless loop",
+         filled_exercise(**{"def k_for_variance": "def k_for_variance(x_fit, share):\n    return 1\n\nwhile True:\n    pass\n"}))
+    save("stubborn_loop.ipynb", "endless loop that ignores interrupts", with_extra_cell(filled_exercise(), (
+        "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n")))
+    save("memory_hog.ipynb", "memory hog", with_extra_cell(filled_exercise(), (
+        "hog = []\nwhile True:\n    hog.append(np.ones(50_000_000))\n")))
+    save("vandal.ipynb", "writes and deletes outside its directory", with_extra_cell(filled_exercise(), (
+        "import os, shutil, subprocess\n"
+        f"victim = {str(instructor)!r}\n"
+        "for attempt in (\n"
+        "    lambda: open(os.path.join(victim, 'grades.csv'), 'w').write('everyone,100'),\n"
+        "    lambda: os.remove(os.path.join(victim, 'grades.csv')),\n"
+        "    lambda: shutil.rmtree(victim),\n"
+        "    lambda: subprocess.run(['rm', '-rf', victim]),\n"
+        "    lambda: os.system('rm -rf ' + victim),\n"
+        "):\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except PermissionError as err:\n"
+        "        print('refused:', err)\n"
+        "open(os.path.join(victim, 'grades.csv'), 'a').write('hacked')\n")))
+    nb = filled_exercise()
+    nb.cells = [c for c in nb.cells if "def pca_reconstruct" not in c.source]
+    save("missing_function.ipynb", "missing function", nb)
+    save("huge_output.ipynb", "huge output", with_extra_cell(filled_exercise(), (
+        "for i in range(200_000):\n    print('spam ' * 20)\n")))
+    save("kernel_exit.ipynb", "kills its own kernel", with_extra_cell(filled_exercise(), "import os\nos._exit(3)\n"))
+    save("binary.ipynb", "binary garbage", raw=bytes(range(256)) * 10)
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grading")
+    instructor = base / "instructor"
+    instructor.mkdir()
+    (instructor / "grades.csv").write_text("alice,8\nbob,8\n")
+    submissions = base / "submissions"
+    kinds = make_batch(submissions, instructor)
+    watched = (instructor, submissions, ROOT / "solutions", ROOT / "exercises", ROOT / "aecourse")
+    before = tree_digest(*watched)
+    started = time.monotonic()
+    records = grade_folder(submissions, ASSIGNMENT, base / "out", jobs=2, limits=LIMITS, progress=False)
+    seconds = time.monotonic() - started
+    return {
+        "kinds": kinds,
+        "records": {r["submission"]: r for r in records},
+        "seconds": seconds,
+        "out": base / "out",
+        "changed": tree_digest(*watched) != before,
+        "instructor": instructor,
+    }
+
+
+def test_every_submission_gets_a_row_per_question_and_a_total(graded):
+    with open(graded["out"] / "gradebook.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(graded["kinds"]) >= 14
+    for name in graded["kinds"]:
+        questions = [r["question"] for r in rows if r["submission"] == name]
+        assert questions == ["q1", "q2", "q3", "total"], name
+        for row in rows:
+            if row["submission"] == name and float(row["score"]) < float(row["possible"]):
+                assert row["comment"].strip(), f"{name} {row['question']} lost points without a reason"
+
+
+def test_good_submissions_get_full_marks(graded):
+    for name, kind in graded["kinds"].items():
+        if kind == "good":
+            record = graded["records"][name]
+            assert record["total"] == record["possible"] == 8, (name, record["problems"], record["questions"])
+
+
+def score(graded, name):
+    record = graded["records"][name]
+    return {q: r["score"] for q, r in record["questions"].items()}, " | ".join(record["problems"])
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("empty.ipynb", "the file is empty"),
+    ("cut_off.ipynb", "not valid notebook JSON (line"),
+    ("not_a_notebook.ipynb", "JSON but not a Jupyter notebook"),
+    ("binary.ipynb", "not text"),
+])
+def test_unreadable_files_score_zero_with_the_reason(graded, name, expected):
+    scores, problems = score(graded, name)
+    assert set(scores.values()) == {0}
+    assert expected in problems
+    assert graded["records"][name]["questions"]["q1"]["comment"].startswith("not graded: ")
+
+
+def test_syntax_error_costs_only_its_question(graded):
+    scores, problems = score(graded, "syntax_error.ipynb")
+    assert scores == {"q1": 3, "q2": 0, "q3": 3}
+    assert "syntax error on line 1" in problems
+
+
+def test_exception_costs_only_its_question(graded):
+    scores, problems = score(graded, "exception.ipynb")
+    assert scores == {"q1": 0, "q2": 0, "q3": 3}  # q2 uses the broken function
+    assert "ZeroDivisionError" in problems
+    assert "ZeroDivisionError" in graded["records"]["exception.ipynb"]["questions"]["q1"]["comment"]
+
+
+def test_endless_loop_is_interrupted_and_the_rest_still_graded(graded):
+    scores, problems = score(graded, "endless_loop.ipynb")
+    assert scores["q1"] == 3 and scores["q2"] == 2 and scores["q3"] < 3
+    assert f"more than {LIMITS.cell_timeout:g} s and was interrupted" in problems
+
+
+def test_loop_that_ignores_interrupts_is_stopped_at_the_time_limit(graded):
+    scores, problems = score(graded, "stubborn_loop.ipynb")
+    assert set(scores.values()) == {0}
+    assert f"time limit of {LIMITS.timeout:g} s" in problems
+    assert graded["records"]["stubborn_loop.ipynb"]["seconds"] < LIMITS.timeout + 15
+
+
+def test_memory_hog_is_stopped(graded):
+    scores, problems = score(graded, "memory_hog.ipynb")
+    assert set(scores.values()) == {0}
+    assert f"memory limit of {LIMITS.memory_mb:g} MB" in problems
+    assert graded["records"]["memory_hog.ipynb"]["peak_memory_mb"] < LIMITS.memory_mb + 2000
+
+
+def test_writes_outside_the_scratch_directory_are_refused(graded):
+    scores, problems = score(graded, "vandal.ipynb")
+    assert scores == {"q1": 3, "q2": 2, "q3": 3}  # its answers are right; only the vandalism failed
+    assert "PermissionError: not allowed while grading" in problems
+    assert (graded["instructor"] / "grades.csv").read_text() == "alice,8\nbob,8\n"
+    executed = (graded["out"] / "executed" / "vandal.ipynb").read_text()
+    for refused in ("writing a file outside", "os.remove outside", "shutil.rmtree outside", "starting another program"):
+        assert refused in executed
+
+
+def test_no_instructor_or_course_file_changed(graded):
+    assert not graded["changed"]
+
+
+def test_missing_function_is_named_in_the_feedback(graded):
+    scores, _ = score(graded, "missing_function.ipynb")
+    assert scores["q1"] == 0
+    assert "pca_reconstruct is not defined" in graded["records"]["missing_function.ipynb"]["questions"]["q1"]["comment"]
+
+
+def test_huge_output_is_truncated_and_reported(graded):
+    scores, problems = score(graded, "huge_output.ipynb")
+    assert scores == {"q1": 3, "q2": 2, "q3": 3}
+    assert f"printed more than {LIMITS.max_output_bytes:,} bytes" in problems
+    assert (graded["out"] / "executed" / "huge_output.ipynb").stat().st_size < 20 * LIMITS.max_output_bytes
+
+
+def test_a_kernel_that_exits_is_reported(graded):
+    scores, problems = score(graded, "kernel_exit.ipynb")
+    assert set(scores.values()) == {0}
+    assert "process died" in problems
+
+
+def test_feedback_json_holds_otter_feedback_for_every_question(graded):
+    feedback = json.loads((graded["out"] / "feedback.json").read_text())
+    assert set(feedback) == set(graded["kinds"])
+    alice = feedback["good_alice.ipynb"]
+    assert alice["total"] == 8 and alice["problems"] == []
+    assert "q1 results: All test cases passed!" in alice["questions"]["q1"]["feedback"]
+    assert "Test case failed" in feedback["exception.ipynb"]["questions"]["q1"]["feedback"]
+
+
+def test_batch_finishes_within_its_time_limits(graded):
+    n = len(graded["kinds"])
+    # Two at a time, each within its limit: the batch can never take longer than this.
+    assert graded["seconds"] < (n / 2 + 1) * (LIMITS.timeout + 15)
+
+
+def test_untouched_exercise_scores_zero_and_solution_full_marks(tmp_path):
+    submissions = tmp_path / "in"
+    submissions.mkdir()
+    (submissions / "untouched.ipynb").write_bytes(EXERCISE.read_bytes())
+    (submissions / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
+    records = {r["submission"]: r for r in grade_folder(submissions, ASSIGNMENT, tmp_path / "out", progress=False)}
+    assert records["solution.ipynb"]["total"] == records["solution.ipynb"]["possible"] == 8
+    untouched = records["untouched.ipynb"]
+    assert untouched["total"] == 0 and untouched["status"] == "graded"
+    for question in untouched["questions"].values():
+        assert "failed" in question["comment"] and "Test case failed" in question["feedback"]
+
+
+def test_resume_after_an_interruption_regrades_only_what_is_not_done(tmp_path):
+    submissions = tmp_path / "in"
+    submissions.mkdir()
+    for name in ("a", "b", "c"):
+        nbformat.write(filled_exercise(), submissions / f"{name}.ipynb")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "aecourse.grade", str(submissions), "--assignment", ASSIGNMENT,
+               "--out", str(out), "--jobs", "1", "--quiet"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "results" / "a.json").exists():
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.2)
+    first.send_signal(2)  # Ctrl-C while b is being graded
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130 and "run the same command to resume" in stderr
+    done = (out / "results" / "a.json").read_text()
+    with open(out / "gradebook.csv") as f:
+        assert {row["submission"] for row in csv.DictReader(f)} == {"a.ipynb"}  # complete, not half-written
+    assert not list(out.rglob("*.tmp"))
+
+    nbformat.write(filled_exercise(**{"def pca_reconstruct": "def pca_reconstruct(x_fit, x, k):\n    return x\n"}),
+                   submissions / "c.ipynb")  # c changes before the re-run
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert (out / "results" / "a.json").read_text() == done  # not graded again
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    assert sorted(records) == ["a", "b", "c"]
+    assert records["b"]["total"] == 8 and records["c"]["questions"]["q1"]["score"] < 3
+
+
+def test_missing_folder_and_unknown_assignment_give_clear_errors(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "aecourse.grade", str(tmp_path / "nope"), "--assignment", ASSIGNMENT],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "no such folder of submissions" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "aecourse.grade", str(tmp_path), "--assignment", "99_nothing"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "no master notebook for assignment '99_nothing'" in result.stderr
