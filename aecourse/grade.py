@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assign import ROOT, AssignError, autograder_tests, master_path
+from .assign import AssignError, autograder_tests, master_path
 
 __all__ = ["GradingLimits", "grade_folder", "main"]
 
@@ -347,7 +347,8 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
     assignment_name : str
         Name of the master notebook in ``solutions/``, e.g. ``"02_mnist_pca"``.
     out_dir : path-like, optional
-        Where the gradebook goes; default ``grading-output/<assignment>``.
+        Where the gradebook goes; default ``grading-output/<assignment>`` in the
+        current directory.
     jobs : int, optional
         Submissions graded at once; default the number of CPU cores.
     limits : GradingLimits
@@ -372,7 +373,7 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
     threads = max(1, cores // jobs)
     with tempfile.TemporaryDirectory(prefix="aecourse-grade-") as work_root:
         assignment = _Assignment(assignment_name, work_root)
-        out_dir = Path(out_dir) if out_dir else ROOT / "grading-output" / assignment.name
+        out_dir = Path(out_dir) if out_dir else Path("grading-output") / assignment.name
         records, todo = {}, []
         for submission in submissions:
             digest = _sha256(submission)
@@ -434,7 +435,7 @@ def main(argv=None):
     if not records:
         print(f"no .ipynb files in {args.submissions}", file=sys.stderr)
         return 1
-    out = Path(args.out) if args.out else ROOT / "grading-output" / records[0]["assignment"]
+    out = Path(args.out) if args.out else Path("grading-output") / records[0]["assignment"]
     full = sum(r["total"] == r["possible"] for r in records)
     with_problems = sum(bool(r["problems"]) for r in records)
     print(f"graded {len(records)} submissions in {time.monotonic() - started:.0f} s: "
