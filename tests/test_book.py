@@ -1,5 +1,6 @@
-"""Build the HTML book from the stored notebook outputs, warnings as errors."""
+"""Build both editions of the HTML book from the stored notebook outputs, warnings as errors."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -9,15 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import ROOT
 
-def toc_files(root):
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        for chapter in part["chapters"]:
-            files.append(chapter["file"])
-            files.extend(section["file"] for section in chapter.get("sections", []))
-    return files
+EDITIONS = {"student": "_toc.yml", "instructor": "_toc_instructor.yml"}
 
 
 def jupyter_book_command():
@@ -26,42 +21,109 @@ def jupyter_book_command():
     return str(beside_python) if beside_python.exists() else shutil.which("jupyter-book")
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    from conftest import ROOT
+def toc_parts(toc_file):
+    return yaml.safe_load((ROOT / toc_file).read_text())["parts"]
 
-    out = tmp_path_factory.mktemp("book")
+
+def toc_files(toc_file):
+    toc = yaml.safe_load((ROOT / toc_file).read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            files.append(chapter["file"])
+            files.extend(section["file"] for section in chapter.get("sections", []))
+    return files
+
+
+def build(edition, out):
     result = subprocess.run(
-        [jupyter_book_command(), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)],
+        [jupyter_book_command(), "build", str(ROOT), "-W", "--keep-going", "--toc", str(ROOT / EDITIONS[edition]),
+         "--path-output", str(out)],
         capture_output=True, text=True, timeout=900,
     )
-    assert result.returncode == 0, "book build failed (warnings count as errors):\n" + result.stdout[-4000:] + result.stderr[-4000:]
-    return ROOT, out / "_build" / "html"
+    assert result.returncode == 0, f"{edition} edition failed (warnings count as errors):\n" + result.stdout[-4000:] + result.stderr[-4000:]
+    return out / "_build" / "html"
 
 
-def test_every_toc_page_is_built(built_book):
-    root, html = built_book
-    for name in toc_files(root):
-        assert (html / f"{name}.html").is_file(), f"{name} is in _toc.yml but was not built"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return {edition: build(edition, tmp_path_factory.mktemp(edition)) for edition in EDITIONS}
 
 
-def test_notebook_pages_show_stored_outputs_and_computed_numbers(built_book):
-    root, html = built_book
-    page = (html / "book" / "02_mnist_pca.html").read_text()
+def text_of(path):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_toc_page_is_built(built, edition):
+    for name in toc_files(EDITIONS[edition]):
+        assert (built[edition] / f"{name}.html").is_file(), f"{name} is in {EDITIONS[edition]} but was not built"
+
+
+def test_instructor_edition_is_the_student_edition_plus_its_own_part():
+    student, instructor = toc_parts("_toc.yml"), toc_parts("_toc_instructor.yml")
+    assert instructor[: len(student)] == student
+    extra = [c["file"] for part in instructor[len(student):] for c in part["chapters"]]
+    assert "book/instructors" in extra
+    assert sorted(f for f in extra if f.startswith("solutions/")) == sorted(
+        f"solutions/{p.stem}" for p in (ROOT / "solutions").glob("*.ipynb"))
+    assert sorted(f for f in toc_files("_toc.yml") if f.startswith("exercises/")) == sorted(
+        f"exercises/{p.stem}/{p.stem}" for p in (ROOT / "solutions").glob("*.ipynb"))
+
+
+def solution_lines():
+    """Lines of solution code from every master notebook, as they appear in a page's text."""
+    lines = set()
+    for master in (ROOT / "solutions").glob("*.ipynb"):
+        for cell in json.loads(master.read_text())["cells"]:
+            source = "".join(cell["source"])
+            inside = False
+            for line in source.splitlines():
+                stripped = line.strip()
+                if stripped == "# BEGIN SOLUTION":
+                    inside = True
+                elif stripped == "# END SOLUTION":
+                    inside = False
+                elif (inside or stripped.endswith("# SOLUTION")) and len(stripped) > 12:
+                    lines.add(stripped.removesuffix("# SOLUTION").strip())
+    return lines
+
+
+def test_student_edition_contains_no_solution_code(built):
+    lines = solution_lines()
+    assert len(lines) >= 5
+    html = built["student"]
+    assert not list(html.rglob("solutions")), "a solutions folder was published"
+    for page in list(html.rglob("*.html")) + list(html.rglob("*.ipynb")) + [html / "searchindex.js"]:
+        text = page.read_text() if page.suffix != ".html" else text_of(page)
+        for line in lines:
+            assert line not in text, f"solution code {line!r} in {page.relative_to(html)}"
+        assert "BEGIN SOLUTION" not in text and "hidden: true" not in text, page
+    assert not (html / "book" / "instructors.html").exists()
+
+
+def test_instructor_edition_has_solutions_and_the_grading_guide(built):
+    html = built["instructor"]
+    assert "python -m aecourse.grade" in text_of(html / "book" / "instructors.html")
+    solution_pages = " ".join(text_of(p) for p in (html / "solutions").glob("*.html"))
+    assert all(line in solution_pages for line in solution_lines())
+
+
+def test_notebook_pages_show_stored_outputs_and_computed_numbers(built):
+    page = (built["student"] / "book" / "02_mnist_pca.html").read_text()
     assert "training digits per class" in page  # a stored stream output
-    assert page.count('<img alt="_images/') + page.count('src="../_images/') >= 4  # stored figures
-    text = re.sub(r"<[^>]+>", "", page)
-    assert re.search(r"a vague blob;.*at an error of \d\.\d{4} per\s+pixel", text, re.S), "glued number missing"
+    assert page.count('src="../_images/') >= 4  # stored figures
+    assert re.search(r"a vague blob;.*at an error of \d\.\d{4} per\s+pixel", text_of(built["student"] / "book" / "02_mnist_pca.html"))
 
 
-def test_notebook_pages_have_launch_and_download_buttons(built_book):
-    root, html = built_book
-    config = yaml.safe_load((root / "_config.yml").read_text())
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_notebook_pages_have_launch_and_download_buttons(built, edition):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
     repo = config["repository"]["url"].removeprefix("https://github.com/")
-    for name in toc_files(root):
-        if not (root / f"{name}.ipynb").exists():
-            continue
-        page = (html / f"{name}.html").read_text()
+    pages = [name for name in toc_files(EDITIONS[edition]) if (ROOT / f"{name}.ipynb").exists()]
+    assert len(pages) >= 3
+    for name in pages:
+        page = (built[edition] / f"{name}.html").read_text()
         assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/{name}.ipynb" in page
         assert f"https://colab.research.google.com/github/{repo}/blob/main/{name}.ipynb" in page
         assert f'_sources/{name}.ipynb"' in page, f"{name}: no .ipynb download link"

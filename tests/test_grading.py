@@ -23,7 +23,7 @@ from conftest import ROOT
 ASSIGNMENT = "02_mnist_pca"
 EXERCISE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
-LIMITS = GradingLimits(timeout=75, cell_timeout=12, memory_mb=2500, max_output_bytes=100_000)
+LIMITS = GradingLimits(timeout=40, cell_timeout=10, memory_mb=2500, max_output_bytes=100_000)
 
 # A student's answers, written differently from the master solution on purpose.
 ANSWERS = {
