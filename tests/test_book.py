@@ -2,52 +2,11 @@
 
 import json
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT
-
-EDITIONS = {"student": "_toc.yml", "instructor": "_toc_instructor.yml"}
-
-
-def jupyter_book_command():
-    """The jupyter-book script of the Python that runs the tests."""
-    beside_python = Path(sys.executable).parent / "jupyter-book"
-    return str(beside_python) if beside_python.exists() else shutil.which("jupyter-book")
-
-
-def toc_parts(toc_file):
-    return yaml.safe_load((ROOT / toc_file).read_text())["parts"]
-
-
-def toc_files(toc_file):
-    toc = yaml.safe_load((ROOT / toc_file).read_text())
-    files = [toc["root"]]
-    for part in toc["parts"]:
-        for chapter in part["chapters"]:
-            files.append(chapter["file"])
-            files.extend(section["file"] for section in chapter.get("sections", []))
-    return files
-
-
-def build(edition, out):
-    result = subprocess.run(
-        [jupyter_book_command(), "build", str(ROOT), "-W", "--keep-going", "--toc", str(ROOT / EDITIONS[edition]),
-         "--path-output", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, f"{edition} edition failed (warnings count as errors):\n" + result.stdout[-4000:] + result.stderr[-4000:]
-    return out / "_build" / "html"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return {edition: build(edition, tmp_path_factory.mktemp(edition)) for edition in EDITIONS}
+from conftest import EDITIONS, ROOT, toc_files, toc_parts
 
 
 def text_of(path):

@@ -1,0 +1,165 @@
+"""Open every page of both built editions in headless Chromium, as a reader would.
+
+A page fails if an image is missing or does not decode, an internal link or
+anchor leads nowhere, JavaScript reports an error, or a notebook's stored
+outputs (figures, printed text, glued numbers) did not render. A screenshot of
+each page is saved to ``_build/screenshots/<edition>/`` for review.
+
+Chromium is Debian's ``chromium`` package, driven by Playwright; the network is
+closed here, so requests that leave localhost (the MathJax and font CDNs) are
+aborted and not counted as failures of the book.
+"""
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlparse
+
+import pytest
+
+from conftest import EDITIONS, ROOT, toc_files
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+
+def chromium_path():
+    """Debian's Chromium, installed by the test set-up on a clean machine if it is missing."""
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path) and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, capture_output=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=900)
+    if not os.path.exists(path):
+        pytest.fail("the browser test needs Chromium: install Debian's package with `apt-get install chromium`")
+    return path
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def serve(folder):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def expected_outputs(notebook):
+    """How many figures and visible outputs a notebook's pages should show."""
+    nb = json.loads(notebook.read_text())
+    images = visible = 0
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            images += "image/png" in data
+            visible += output["output_type"] == "stream" or any(not k.startswith("application/papermill") for k in data)
+    return images, visible
+
+
+def check_site(browser, html_dir, pages, screenshots=None):
+    """Open ``pages`` (paths without .html) of the site in ``html_dir``; return the problems found."""
+    server = serve(html_dir)
+    origin = f"http://127.0.0.1:{server.server_address[1]}/"
+    problems, link_targets = [], {}
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route(re.compile(r"^(?!http://127\.0\.0\.1)"), lambda route: route.abort())
+    try:
+        for name in pages:
+            page = context.new_page()
+            seen = []
+            page.on("pageerror", lambda err, seen=seen: seen.append(f"JavaScript error: {err}"))
+            page.on("console", lambda msg, seen=seen: seen.append(f"console error: {msg.text}")
+                    if msg.type == "error" and msg.location.get("url", "").startswith(origin)
+                    and "net::ERR_FAILED" not in msg.text else None)
+            page.on("response", lambda r, seen=seen: seen.append(f"{r.status} for {r.url}")
+                    if r.url.startswith(origin) and r.status >= 400 else None)
+            url = urljoin(origin, f"{name}.html")
+            response = page.goto(url, wait_until="load")
+            if response is None or response.status != 200:
+                problems.append(f"{name}: page not served ({response and response.status})")
+                continue
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            page.wait_for_load_state("networkidle")
+            broken = page.evaluate(
+                "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+                ".map(i => i.getAttribute('src'))")
+            seen.extend(f"image did not load: {src}" for src in broken)
+            for href in page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"):
+                target, fragment = urldefrag(href)
+                if not target.startswith(origin):
+                    continue
+                if target not in link_targets:
+                    answer = context.request.get(target)
+                    link_targets[target] = answer.text() if answer.ok else None
+                body = link_targets[target]
+                if body is None:
+                    seen.append(f"broken link: {href}")
+                elif fragment and target.endswith(".html") and f'id="{fragment}"' not in body:
+                    seen.append(f"link to a missing anchor: {href}")
+            notebook = ROOT / f"{name}.ipynb"
+            if notebook.exists():
+                images, visible = expected_outputs(notebook)
+                shown_images = page.locator(".cell_output img").count()
+                shown = page.locator(".cell_output").count()
+                if shown_images < images:
+                    seen.append(f"{images} figures stored, {shown_images} rendered")
+                if shown < min(visible, 1):
+                    seen.append("no notebook output rendered")
+                text = page.inner_text("main")
+                if "{glue" in text or "papermill.record" in text:
+                    seen.append("an unrendered glue reference")
+            if screenshots is not None:
+                screenshots.mkdir(parents=True, exist_ok=True)
+                page.evaluate("window.scrollTo(0, 0)")
+                page.screenshot(path=str(screenshots / f"{name.replace('/', '__')}.png"), full_page=True)
+            problems.extend(f"{name}: {p}" for p in dict.fromkeys(seen))
+            page.close()
+    finally:
+        context.close()
+        server.shutdown()
+    return problems
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_page_renders_in_a_browser(built, browser, edition):
+    pages = toc_files(EDITIONS[edition]) + ["genindex", "search"]
+    problems = check_site(browser, built[edition], pages, screenshots=SCREENSHOTS / edition)
+    assert not problems, "\n".join(problems)
+    shots = list((SCREENSHOTS / edition).glob("*.png"))
+    assert len(shots) >= len(pages)
+
+
+def test_the_browser_check_catches_a_removed_image_and_a_broken_link(built, browser, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(built["student"], site)
+    chapter = site / "book" / "02_mnist_pca.html"
+    html = chapter.read_text()
+    image = re.search(r'src="\.\./(_images/[^"]+\.png)"', html).group(1)
+    (site / image).unlink()
+    chapter.write_text(html.replace("</article>", '<a href="no_such_page.html">gone</a></article>', 1))
+    problems = check_site(browser, site, ["book/01_introduction", "book/02_mnist_pca"])
+    assert any(image in p and p.startswith("book/02_mnist_pca") for p in problems), problems
+    assert any("broken link" in p and "no_such_page.html" in p for p in problems), problems
+    assert not any(p.startswith("book/01_introduction") for p in problems), problems
