@@ -1,0 +1,169 @@
+"""The timing report: run every notebook, measure it, and record its key result.
+
+    python -m aecourse.report            # run all, print the table, write book/running_times.csv
+    python -m aecourse.report --check    # only compare the table with the stored notebooks
+
+Each notebook of the book and each solution is executed top to bottom in a fresh
+kernel, in the folder it lives in, and timed. Its key result is a number the
+notebook itself computed: for a chapter, a value it glued (``myst_nb.glue``) for
+its prose; for a solution, a variable it defined, read by one extra cell run after
+the notebook's own. :data:`KEY_RESULTS` says which. The CSV is what the book's
+"Running the course" page shows, so the page's numbers come from this script and
+nothing in it is typed by hand.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .assign import ROOT
+
+__all__ = ["KEY_RESULTS", "notebooks", "glued_values", "run_notebook", "main"]
+
+TABLE = ROOT / "book" / "running_times.csv"
+
+# notebook (path from the repository root, no suffix) -> ("glue" or "variable", name, what it is)
+KEY_RESULTS = {
+    "book/01_introduction": ("glue", "intro_test_mse", "test MSE per pixel of the 32-number autoencoder"),
+    "book/02_mnist_pca": ("glue", "pca_mse_32", "test MSE per pixel of PCA with 32 components"),
+    "solutions/02_mnist_pca": ("variable", "test_mse_32", "test MSE per pixel of PCA with 32 components"),
+}
+_VARIABLE_MARK = "aecourse-report-key-result"
+
+
+def notebooks():
+    """Every executed notebook of the instructor edition: the chapters, then the solutions."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc_instructor.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    found = [ROOT / f"{f}.ipynb" for f in files if f.startswith(("book/", "solutions/"))]
+    found = [p for p in found if p.exists()]
+    return [p for p in found if p.parent.name == "book"] + [p for p in found if p.parent.name == "solutions"]
+
+
+def _key(path):
+    return str(Path(path).resolve().relative_to(ROOT).with_suffix(""))
+
+
+def glued_values(nb):
+    """The values a notebook glued, by name, as their plain-text form."""
+    values = {}
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = data.get("application/papermill.record/text/plain")
+            if name and text is not None:
+                values[name] = "".join(text).strip("'\"")
+    return values
+
+
+def key_result(path, nb):
+    """The key result of a notebook (executed, as a dict) and what it means."""
+    kind, name, meaning = KEY_RESULTS.get(_key(path), (None, None, ""))
+    if kind == "glue":
+        values = glued_values(nb)
+        if name not in values:
+            raise KeyError(f"{_key(path)} glues no value named {name!r} (it glues {sorted(values)})")
+        return values[name], meaning
+    if kind == "variable":
+        cell = nb["cells"][-1]
+        if _VARIABLE_MARK not in "".join(cell.get("source", "")):
+            return "", meaning  # a stored notebook: the variable is only read when the report runs it
+        text = ("".join(o.get("text", "")) for o in cell.get("outputs", []))
+        return "".join(text).strip(), meaning
+    return "", ""
+
+
+def run_notebook(path, timeout=600):
+    """Execute a notebook in its own folder; return (seconds, executed notebook as dict).
+
+    The time covers starting the kernel and the notebook's own cells; for a notebook whose key result is
+    a variable, one more cell prints it afterwards, rounded to 4 significant digits.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    kind, name, _ = KEY_RESULTS.get(_key(path), (None, None, ""))
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    started = time.perf_counter()  # a reader's wait includes starting the kernel
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        seconds = time.perf_counter() - started
+        if kind == "variable":
+            probe = nbformat.v4.new_code_cell(
+                f"# {_VARIABLE_MARK}\nprint(f'{{{name}:.4g}}' if isinstance({name}, float) else {name})")
+            nb.cells.append(probe)
+            client.execute_cell(probe, len(nb.cells) - 1)
+    return seconds, json.loads(nbformat.writes(nb))
+
+
+def _rows(results):
+    rows = [["notebook", "seconds", "key result", "what it is"]]
+    for key, seconds, value, meaning in results:
+        rows.append([key, f"{seconds:.1f}", value, meaning])
+    rows.append(["all notebooks", f"{sum(r[1] for r in results):.1f}", "", ""])
+    return rows
+
+
+def _write_table(rows):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    TABLE.write_text(buffer.getvalue())
+
+
+def check():
+    """Problems with the committed table: missing notebooks, stale key results."""
+    problems = []
+    if not TABLE.exists():
+        return [f"{TABLE.relative_to(ROOT)} does not exist: run `python -m aecourse.report`"]
+    with open(TABLE) as f:
+        rows = {row["notebook"]: row for row in csv.DictReader(f)}
+    for path in notebooks():
+        key = _key(path)
+        if key not in rows:
+            problems.append(f"{key} is not in the table")
+            continue
+        value, _ = key_result(path, json.loads(path.read_text()))
+        if value and rows[key]["key result"] != value:
+            problems.append(f"{key}: the table says {rows[key]['key result']!r}, the notebook {value!r}")
+        if not float(rows[key]["seconds"]) > 0:
+            problems.append(f"{key}: no time measured")
+    extra = set(rows) - {_key(p) for p in notebooks()} - {"all notebooks"}
+    problems.extend(f"{key} is in the table but is not a notebook" for key in sorted(extra))
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m aecourse.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check the committed table against the notebooks")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+        print("\n".join(problems) or "the timing table matches the notebooks")
+        return 1 if problems else 0
+    print(f"running {len(notebooks())} notebooks on {platform.machine()} with {os.cpu_count()} cores")
+    results = []
+    for path in notebooks():
+        seconds, nb = run_notebook(path)
+        value, meaning = key_result(path, nb)
+        results.append((_key(path), seconds, value, meaning))
+        print(f"{_key(path):40s} {seconds:6.1f} s  {value} {meaning}", flush=True)
+    rows = _rows(results)
+    _write_table(rows)
+    print(f"{'all notebooks':40s} {rows[-1][1]:>6s} s\nwrote {TABLE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

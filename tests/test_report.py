@@ -1,0 +1,30 @@
+"""The timing table on the book's "Running the course" page comes from the timing report."""
+
+import csv
+
+from aecourse import report
+
+
+def test_table_lists_every_notebook_with_its_current_key_result():
+    assert report.check() == []
+    with open(report.TABLE) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["notebook"] for r in rows[:-1]] == [report._key(p) for p in report.notebooks()]
+    assert rows[-1]["notebook"] == "all notebooks"
+    # The total is summed before rounding, so it may differ from the rounded rows by 0.05 each.
+    assert abs(float(rows[-1]["seconds"]) - sum(float(r["seconds"]) for r in rows[:-1])) <= 0.05 * len(rows)
+
+
+def test_every_chapter_has_a_key_result():
+    for path in report.notebooks():
+        assert report._key(path) in report.KEY_RESULTS, f"add {report._key(path)} to aecourse.report.KEY_RESULTS"
+
+
+def test_check_notices_a_stale_or_missing_row(tmp_path, monkeypatch):
+    rows = report.TABLE.read_text().splitlines()
+    stale = [rows[0]] + [rows[1].replace(rows[1].split(",")[2], "0.9999", 1)] + rows[2:]
+    monkeypatch.setattr(report, "TABLE", tmp_path / "running_times.csv")
+    report.TABLE.write_text("\n".join(stale) + "\n")
+    assert any("the table says '0.9999'" in p for p in report.check())
+    report.TABLE.write_text("\n".join(rows[:1] + rows[2:]) + "\n")
+    assert any("is not in the table" in p for p in report.check())
