@@ -32,7 +32,18 @@ TABLE = ROOT / "book" / "running_times.csv"
 KEY_RESULTS = {
     "book/01_introduction": ("glue", "intro_test_mse", "test MSE per pixel of the 32-number autoencoder"),
     "book/02_mnist_pca": ("glue", "pca_mse_32", "test MSE per pixel of PCA with 32 components"),
+    "book/03_neurons": ("glue", "test_acc_final", "held-out test accuracy of the 600-unit classifier"),
+    "book/04_single_layer": ("glue", "mse_100", "test MSE per pixel of the 784-100-784 autoencoder"),
+    "book/05_stacked": ("glue", "mse_ae_32", "test MSE per pixel of the deep autoencoder with a 32-number code"),
+    "book/06_denoising": ("glue", "psnr_gain", "PSNR gain (dB) of the denoiser at noise factor 0.5"),
+    "book/07_convolutional": ("glue", "mse_conv", "test MSE per pixel of the 4x4x16 convolutional autoencoder"),
+    "book/08_ae_vs_pca": ("glue", "max_angle", "largest principal angle (degrees), linear autoencoder vs PCA"),
+    "book/09_latent_space": ("glue", "auc_ae", "ROC AUC of one-class anomaly detection"),
+    "book/10_vae": ("glue", "test_rec", "reconstruction term (nats per test digit) of the 2-D VAE"),
     "solutions/02_mnist_pca": ("variable", "test_mse_32", "test MSE per pixel of PCA with 32 components"),
+    "solutions/03_neurons": ("variable", "test_accuracy", "test accuracy of the student's classifier"),
+    "solutions/04_single_layer": ("variable", "test_mse", "test MSE per pixel of the 784-100-784 autoencoder"),
+    "solutions/05_stacked": ("variable", "mse_ae_16", "test MSE per pixel of the 16-number deep autoencoder"),
 }
 _VARIABLE_MARK = "aecourse-report-key-result"
 
