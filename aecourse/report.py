@@ -28,7 +28,8 @@ __all__ = ["KEY_RESULTS", "notebooks", "glued_values", "run_notebook", "main"]
 
 TABLE = ROOT / "book" / "running_times.csv"
 
-# notebook (path from the repository root, no suffix) -> ("glue" or "variable", name, what it is)
+# notebook (path from the repository root, no suffix) -> ("glue" or "variable", name, what it is);
+# a "variable" may be an expression over the notebook's variables
 KEY_RESULTS = {
     "book/01_introduction": ("glue", "intro_test_mse", "test MSE per pixel of the 32-number autoencoder"),
     "book/02_mnist_pca": ("glue", "pca_mse_32", "test MSE per pixel of PCA with 32 components"),
@@ -44,6 +45,11 @@ KEY_RESULTS = {
     "solutions/03_neurons": ("variable", "test_accuracy", "test accuracy of the student's classifier"),
     "solutions/04_single_layer": ("variable", "test_mse", "test MSE per pixel of the 784-100-784 autoencoder"),
     "solutions/05_stacked": ("variable", "mse_ae_16", "test MSE per pixel of the 16-number deep autoencoder"),
+    "solutions/06_denoising": ("variable", "psnr_gain", "PSNR gain (dB) of the student's Gaussian denoiser"),
+    "solutions/07_convolutional": ("variable", "conv_test_mse", "test MSE per pixel of the student's convolutional autoencoder"),
+    "solutions/08_ae_vs_pca": ("variable", "float(max(angles))", "largest principal angle (degrees), 8-number linear autoencoder vs PCA"),
+    "solutions/09_latent_space": ("variable", "auc", "ROC AUC of the student's one-class anomaly detector"),
+    "solutions/10_vae": ("variable", "test_terms['reconstruction_loss']", "reconstruction term (nats per test digit) of the 8-number VAE"),
 }
 _VARIABLE_MARK = "aecourse-report-key-result"
 
@@ -113,7 +119,9 @@ def run_notebook(path, timeout=600):
         seconds = time.perf_counter() - started
         if kind == "variable":
             probe = nbformat.v4.new_code_cell(
-                f"# {_VARIABLE_MARK}\nprint(f'{{{name}:.4g}}' if isinstance({name}, float) else {name})")
+                f"# {_VARIABLE_MARK}\nimport numbers\n_key_result = {name}\n"
+                "print(f'{_key_result:.4g}' if isinstance(_key_result, numbers.Real)"
+                " and not isinstance(_key_result, numbers.Integral) else _key_result)")
             nb.cells.append(probe)
             client.execute_cell(probe, len(nb.cells) - 1)
     return seconds, json.loads(nbformat.writes(nb))
