@@ -91,7 +91,7 @@ def test_notebook_pages_have_launch_and_download_buttons(built, edition):
 def test_bibliography_lists_the_cited_works_and_chapters_link_to_it(built):
     references = text_of(built["student"] / "book" / "references.html").lower()
     for work in ("Reducing the Dimensionality of Data with Neural Networks", "Stacked Denoising Autoencoders",
-                 "Auto-Encoding Variational"):
+                 "Auto-Encoding Variational", "Deconvolution and Checkerboard Artifacts"):
         assert work.lower() in references, f"{work!r} is not in the bibliography"
     introduction = (built["student"] / "book" / "01_introduction.html").read_text()
     assert 'href="references.html#id' in introduction, "the introduction cites nothing"
