@@ -1,6 +1,8 @@
-"""The timing table on the book's "Running the course" page comes from the timing report."""
+"""The timing table on the book's "Running the course" page comes from the timing report, and the notebooks it
+times are committed executed."""
 
 import csv
+import json
 
 from aecourse import report
 
@@ -28,3 +30,12 @@ def test_check_notices_a_stale_or_missing_row(tmp_path, monkeypatch):
     assert any("the table says '0.9999'" in p for p in report.check())
     report.TABLE.write_text("\n".join(rows[:1] + rows[2:]) + "\n")
     assert any("is not in the table" in p for p in report.check())
+
+
+def test_every_notebook_is_committed_executed():
+    # nbval compares stored outputs with fresh ones; a code cell that was never run stores none, and nbval
+    # then has nothing to check in it.
+    for path in report.notebooks():
+        cells = json.loads(path.read_text())["cells"]
+        unrun = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("execution_count") is None]
+        assert not unrun, f"{report._key(path)}: code cells {unrun} have no stored execution; run the notebook and save it"
