@@ -10,15 +10,6 @@ import numpy as np
 __all__ = ["mask_noise", "gaussian_noise"]
 
 
-def _check(x, amount, name):
-    x = np.asarray(x, dtype=np.float32)
-    if not 0.0 <= amount <= 1.0 and name == "corruption_level":
-        raise ValueError(f"corruption_level must be in [0, 1], got {amount}")
-    if amount < 0:
-        raise ValueError(f"{name} must be non-negative, got {amount}")
-    return x
-
-
 def mask_noise(x, corruption_level, rng):
     """Masking noise: keep each pixel with probability ``1 - corruption_level``, zero the rest.
 
@@ -35,7 +26,9 @@ def mask_noise(x, corruption_level, rng):
     -------
     numpy.ndarray of float32, same shape as ``x``
     """
-    x = _check(x, corruption_level, "corruption_level")
+    if not 0.0 <= corruption_level <= 1.0:
+        raise ValueError(f"corruption_level must be in [0, 1], got {corruption_level}")
+    x = np.asarray(x, dtype=np.float32)
     keep = rng.random(x.shape) >= corruption_level
     return x * keep.astype(np.float32)
 
@@ -55,6 +48,8 @@ def gaussian_noise(x, noise_factor, rng):
     -------
     numpy.ndarray of float32, same shape as ``x``, values in [0, 1]
     """
-    x = _check(x, noise_factor, "noise_factor")
+    if noise_factor < 0:
+        raise ValueError(f"noise_factor must be non-negative, got {noise_factor}")
+    x = np.asarray(x, dtype=np.float32)
     noisy = x + noise_factor * rng.standard_normal(x.shape, dtype=np.float32)
     return np.clip(noisy, 0.0, 1.0)
