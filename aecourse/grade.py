@@ -336,6 +336,11 @@ def _finish(run, assignment, out_dir):
     return record
 
 
+def output_folder(out_dir, assignment_name):
+    """Where the gradebook goes: ``out_dir`` if given, else ``grading-output/<assignment>`` here."""
+    return Path(out_dir) if out_dir else Path("grading-output") / assignment_name
+
+
 def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, limits=GradingLimits(),
                  regrade=False, progress=True):
     """Grade every notebook in ``submissions_dir``; return the gradebook records.
@@ -373,7 +378,7 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
     threads = max(1, cores // jobs)
     with tempfile.TemporaryDirectory(prefix="aecourse-grade-") as work_root:
         assignment = _Assignment(assignment_name, work_root)
-        out_dir = Path(out_dir) if out_dir else Path("grading-output") / assignment.name
+        out_dir = output_folder(out_dir, assignment.name)
         records, todo = {}, []
         for submission in submissions:
             digest = _sha256(submission)
@@ -435,7 +440,7 @@ def main(argv=None):
     if not records:
         print(f"no .ipynb files in {args.submissions}", file=sys.stderr)
         return 1
-    out = Path(args.out) if args.out else Path("grading-output") / records[0]["assignment"]
+    out = output_folder(args.out, records[0]["assignment"])
     full = sum(r["total"] == r["possible"] for r in records)
     with_problems = sum(bool(r["problems"]) for r in records)
     print(f"graded {len(records)} submissions in {time.monotonic() - started:.0f} s: "

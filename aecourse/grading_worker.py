@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .confinement import TRUNCATION_MARK
+from .grade import _write_atomic
 
 __all__ = ["read_submission", "syntax_problems", "grade_job", "main"]
 
@@ -230,10 +231,7 @@ def main(argv=None):
         result = grade_job(job)
     except Exception as err:  # report, never crash the batch
         result = {"questions": {}, "status": "error", "problems": [f"the grader failed: {type(err).__name__}: {err}"]}
-    out = Path(job["result"])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, out)
+    _write_atomic(job["result"], json.dumps(result))
     return 0
 
 
