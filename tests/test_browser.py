@@ -36,8 +36,12 @@ def chromium_path():
     """Debian's Chromium, installed by the test set-up on a clean machine if it is missing."""
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.path.exists(path) and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, capture_output=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=900)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "chromium"]
+        if subprocess.run(install, capture_output=True, env=env, timeout=900).returncode != 0:
+            # A fresh machine may not have the package lists yet.
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=900)
+            subprocess.run(install, capture_output=True, env=env, timeout=900)
     if not os.path.exists(path):
         pytest.fail("the browser test needs Chromium: install Debian's package with `apt-get install chromium`")
     return path
