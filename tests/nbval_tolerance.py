@@ -1,0 +1,285 @@
+"""Numeric tolerance for nbval: numbers that come from training may differ in their last digits.
+
+nbval compares every output of a re-executed notebook with the stored one, character for
+character (it has no numeric tolerance of its own: its issue #6). Training a network gives
+other last digits on a CPU with other kernels, so this plugin, loaded by pytest's settings in
+pyproject.toml, lets a cell declare which of its numbers come from training and how much
+they may move. Everything else stays exact: text, shapes, counts, table layouts, and the
+numbers of lines no rule names (data counts, PCA results).
+
+A cell declares its rules in its metadata, each naming a *kind* of number from
+:data:`KINDS` and where such numbers stand, a printed line or a glued value::
+
+    "metadata": {"tolerance": [
+        {"kind": "mse", "line": "autoencoder"},
+        {"kind": ["psnr", "mse"], "line": "mark remover"},
+        {"kind": "share", "glue": "knn_ae_2d"}
+    ]}
+
+``line`` is a regular expression searched in each line of the cell's text outputs (stdout,
+``text/plain``, ``text/html``, ...): on a stored line it matches, the decimal numbers (with a
+``.``, an exponent or a ``%``) may differ by the kind's tolerance, and every other character,
+integers included, must be the same. ``glue`` is a regular expression matched against the
+whole name of a value glued with ``myst_nb.glue``: its decimal numbers are compared the same
+way, and runs of spaces between them may differ in length (numpy pads a printed array to its
+widest number). A list of kinds gives one kind to each number of the line in order. A number written
+with ``%`` is compared as a fraction (``93.1%`` is 0.931).
+
+The plugin only decides that two outputs agree; when they do not, nbval reports the stored
+and fresh output as usual, and this plugin adds which rules it tried. Run it on two
+notebooks outside pytest with ``python tests/nbval_tolerance.py STORED.ipynb FRESH.ipynb``.
+"""
+
+import copy
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+
+__all__ = ["KINDS", "Tolerance", "lines_agree", "reconcile_outputs", "compare_notebooks"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Two numbers agree when ``|fresh - stored| <= absolute + relative * |stored|``.
+
+    Only decimal numbers may differ, unless ``integers`` says that whole numbers on the line
+    come from training too (an epoch, a count of misclassified digits).
+    """
+
+    relative: float = 0.0
+    absolute: float = 0.0
+    integers: bool = False
+
+    def agree(self, stored, fresh):
+        if not (math.isfinite(stored) and math.isfinite(fresh)):
+            return stored == fresh
+        return abs(fresh - stored) <= self.absolute + self.relative * abs(stored)
+
+
+# What each kind of trained number may move between machines. PLACEHOLDER_MEASURED
+KINDS = {
+    # not from training at all: a label, a data count, a setting printed on a line with trained numbers
+    "exact": Tolerance(),
+    # a test MSE per pixel
+    "mse": Tolerance(relative=0.10),
+    # a loss in nats or a reconstruction term of a trained model
+    "loss": Tolerance(relative=0.10),
+    # a PSNR or PSNR gain in dB: 10 log10 of an MSE ratio, so a 10 % change of the MSE is 0.46 dB
+    "psnr": Tolerance(absolute=0.5),
+    # a share of the 1,000 test digits or of code values (accuracy, precision@k, saturated units)
+    "share": Tolerance(absolute=0.04),
+    # a ROC AUC on 1,000 test digits
+    "auc": Tolerance(absolute=0.03),
+    # an angle in degrees between a trained subspace and PCA's
+    "angle": Tolerance(absolute=0.5),
+    # a ratio of two trained errors or a relative gain (0.78x, 22 % less)
+    "ratio": Tolerance(absolute=0.10),
+    # a statistic of a trained model's weights, codes or samples (norms, cosines, diversity)
+    "value": Tolerance(relative=0.10, absolute=0.01),
+    # where an unconstrained code lands: its mean, spread or scale
+    "spread": Tolerance(relative=0.5, absolute=0.5),
+    # the epoch at which a training curve crosses a line
+    "epoch": Tolerance(absolute=1, integers=True),
+    # a count of test digits or code units that a trained model gets wrong or leaves unused
+    "count": Tolerance(relative=0.5, absolute=3, integers=True),
+}
+
+# A number: optional sign, digits with a decimal point or exponent, or an integer; optional %.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?%?")
+
+
+def _split(line):
+    """A line as (text pieces, number tokens): text[0] num[0] text[1] ... num[-1] text[-1]."""
+    return _NUMBER.split(line), _NUMBER.findall(line)
+
+
+def _spaced(pieces):
+    """Text pieces with every run of spaces as one: numpy pads printed arrays to the widest number."""
+    return [re.sub(r" +", " ", piece) for piece in pieces]
+
+
+def _is_decimal(token):
+    return any(c in token for c in ".eE%")
+
+
+def _value(token):
+    return float(token[:-1]) / 100 if token.endswith("%") else float(token)
+
+
+def numbers_agree(stored, fresh, tolerance):
+    """True when two strings differ only in numbers that agree within ``tolerance``.
+
+    ``tolerance`` is one :class:`Tolerance` for every number, or a list of them, one for each
+    number of the line in order (integers included).
+    """
+    stored_text, stored_numbers = _split(stored)
+    fresh_text, fresh_numbers = _split(fresh)
+    if _spaced(stored_text) != _spaced(fresh_text) or len(stored_numbers) != len(fresh_numbers):
+        return False
+    tolerances = tolerance if isinstance(tolerance, list) else [tolerance] * len(stored_numbers)
+    if len(tolerances) != len(stored_numbers):
+        return False
+    for s, f, tolerance in zip(stored_numbers, fresh_numbers, tolerances):
+        if s == f:
+            continue
+        if _is_decimal(s) != _is_decimal(f) or s.endswith("%") != f.endswith("%"):
+            return False
+        if not (_is_decimal(s) or tolerance.integers):
+            return False
+        if not tolerance.agree(_value(s), _value(f)):
+            return False
+    return True
+
+
+def _kind(rule):
+    """The rule's Tolerance, or a list of them where its kind is a list (one kind per number)."""
+    kinds = rule.get("kind")
+    try:
+        if isinstance(kinds, list):
+            return [KINDS[kind] for kind in kinds]
+        return KINDS[kinds]
+    except (KeyError, TypeError):
+        raise ValueError(f"tolerance rule {rule!r}: 'kind' must be one of {sorted(KINDS)} or a list of them") from None
+
+
+def lines_agree(stored, fresh, rules):
+    """True when two text outputs agree line by line, numbers within the tolerance of the line's rule.
+
+    A line no ``line`` rule matches must be the same character for character.
+    """
+    if stored == fresh:
+        return True
+    stored_lines, fresh_lines = stored.split("\n"), fresh.split("\n")
+    if len(stored_lines) != len(fresh_lines):
+        return False
+    line_rules = [(re.compile(r["line"]), _kind(r)) for r in rules if "line" in r]
+    for s, f in zip(stored_lines, fresh_lines):
+        if s == f:
+            continue
+        tolerance = next((t for pattern, t in line_rules if pattern.search(s)), None)
+        if tolerance is None or not numbers_agree(s, f, tolerance):
+            return False
+    return True
+
+
+def _text(value):
+    return "".join(value) if isinstance(value, list) else value
+
+
+def _glue_name(output):
+    return output.get("metadata", {}).get("scrapbook", {}).get("name")
+
+
+def _fields(output):
+    """(key, getter, setter) for each compared text field of one output, in nbval's flattening."""
+    if output.get("output_type") == "stream":
+        yield output["name"], lambda: output["text"], lambda v: output.__setitem__("text", v)
+    for key in sorted(output.get("data", {})):
+        data = output["data"]
+        yield key, (lambda k=key: data[k]), (lambda v, k=key: data.__setitem__(k, v))
+
+
+def reconcile_outputs(fresh_outputs, stored_outputs, rules):
+    """A copy of the fresh outputs in which each text that agrees within tolerance is the stored one.
+
+    Fields are paired as nbval pairs them: per stream name or MIME type, in order. What does
+    not agree is left as it is, so nbval's exact comparison then reports it.
+    """
+    fresh_outputs = copy.deepcopy(fresh_outputs)
+    glue_rules = [(re.compile(r["glue"]), _kind(r)) for r in rules if "glue" in r]
+    stored_fields, fresh_fields = {}, {}
+    for output in stored_outputs:
+        for key, get, _ in _fields(output):
+            stored_fields.setdefault(key, []).append((get(), _glue_name(output)))
+    for output in fresh_outputs:
+        for key, get, put in _fields(output):
+            fresh_fields.setdefault(key, []).append((get, put))
+    for key, pairs in fresh_fields.items():
+        for (get, put), (stored, glue_name) in zip(pairs, stored_fields.get(key, [])):
+            fresh, stored_text = get(), _text(stored)
+            if not (isinstance(_text(fresh), str) and isinstance(stored_text, str)):
+                continue
+            glue_tolerance = next((t for p, t in glue_rules if glue_name and p.fullmatch(glue_name)), None)
+            if glue_tolerance is not None:
+                agree = numbers_agree(stored_text, _text(fresh), glue_tolerance)
+            else:
+                agree = lines_agree(stored_text, _text(fresh), rules)
+            if agree:
+                put(stored)
+    return fresh_outputs
+
+
+def cell_rules(cell):
+    """The tolerance rules a notebook cell declares in its metadata (a list, maybe empty)."""
+    rules = cell.get("metadata", {}).get("tolerance", [])
+    for rule in rules:
+        _kind(rule)
+        if ("line" in rule) == ("glue" in rule):
+            raise ValueError(f"tolerance rule {rule!r} needs exactly one of 'line' or 'glue'")
+    return rules
+
+
+def pytest_configure(config):
+    """Wrap nbval's comparison of a cell's outputs so that the cell's tolerance rules apply first."""
+    from nbval.plugin import IPyNbCell
+
+    exact = IPyNbCell.compare_outputs
+    if getattr(exact, "tolerant", False):
+        return
+
+    def compare_outputs(self, test, ref, skip_compare=None):
+        rules = cell_rules(self.cell)
+        if rules:
+            test = reconcile_outputs(test, ref, rules)
+        agree = exact(self, test, ref, skip_compare)
+        if not agree and rules:
+            self.comparison_traceback.append(
+                "(numbers were compared within the tolerance of this cell's rules "
+                + ", ".join(f"{r['kind']} on {r['line']!r}" if "line" in r else f"{r['kind']} on glue {r['glue']!r}"
+                            for r in rules)
+                + "; what is shown still differs beyond them)")
+        return agree
+
+    compare_outputs.tolerant = True
+    IPyNbCell.compare_outputs = compare_outputs
+
+
+def compare_notebooks(stored_path, fresh_path):
+    """The code cells whose outputs differ between two executions of a notebook, past the tolerances.
+
+    Cells are paired by their id, so the fresh run may come from an older or newer version of the
+    notebook; the rules are the stored cell's. Returns (stored cell index, stored text, fresh text)
+    for each cell that differs.
+    """
+    import nbformat
+    from nbval.plugin import coalesce_streams
+
+    stored = nbformat.read(stored_path, as_version=4)
+    fresh = nbformat.read(fresh_path, as_version=4)
+    fresh_by_id = {cell.get("id"): cell for cell in fresh.cells}
+    differences = []
+    for index, s in enumerate(stored.cells):
+        f = fresh_by_id.get(s.get("id"))
+        if s.cell_type != "code" or f is None:
+            continue
+        s_outputs, f_outputs = coalesce_streams(s.outputs), coalesce_streams(f.outputs)
+        f_outputs = reconcile_outputs(f_outputs, s_outputs, cell_rules(s))
+        s_fields = [(k, _text(g())) for o in s_outputs for k, g, _ in _fields(o) if k not in _SKIPPED]
+        f_fields = [(k, _text(g())) for o in f_outputs for k, g, _ in _fields(o) if k not in _SKIPPED]
+        if s_fields != f_fields:
+            differences.append((index, json.dumps(s_fields)[:2000], json.dumps(f_fields)[:2000]))
+    return differences
+
+
+# MIME types nbval does not compare by default (images, widget ids).
+_SKIPPED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}
+
+
+if __name__ == "__main__":
+    found = compare_notebooks(sys.argv[1], sys.argv[2])
+    for index, stored, fresh in found:
+        print(f"cell {index}:\n  stored: {stored}\n  fresh:  {fresh}")
+    print(f"{len(found)} cells differ past their tolerances")
+    sys.exit(1 if found else 0)
