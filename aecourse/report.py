@@ -1,10 +1,14 @@
-"""The timing report: run every notebook, measure it, and record its key result.
+"""Regenerate the stored outputs and the timing report: run every notebook, measure it, record its key result.
 
-    python -m aecourse.report            # run all, print the table, write book/running_times.csv
-    python -m aecourse.report --check    # only compare the table with the stored notebooks
+    python -m aecourse.report                         # run all, save their outputs, write book/running_times.csv
+    python -m aecourse.report book/05_stacked.ipynb   # only these notebooks (and their rows of the table)
+    python -m aecourse.report --out /tmp/run          # save executed copies there; touch nothing in the repo
+    python -m aecourse.report --check                 # only compare the table with the stored notebooks
 
-Each notebook of the book and each solution is executed top to bottom in a fresh
-kernel, in the folder it lives in, and timed. Its key result is a number the
+This is the one command to run after changing a notebook, a helper it uses or a
+pinned version: it re-executes each notebook top to bottom in a fresh kernel, in the
+folder it lives in, saves the fresh outputs into the notebook (the outputs nbval
+compares against), and times it. Its key result is a number the
 notebook itself computed: for a chapter, a value it glued (``myst_nb.glue``) for
 its prose; for a solution, a variable it defined, read by one extra cell run after
 the notebook's own. :data:`KEY_RESULTS` says which. The CSV is what the book's
@@ -82,6 +86,10 @@ def glued_values(nb):
     return values
 
 
+def meaning_of(path):
+    return KEY_RESULTS.get(_key(path), (None, None, ""))[2]
+
+
 def key_result(path, nb):
     """The key result of a notebook (executed, as a dict) and what it means."""
     kind, name, meaning = KEY_RESULTS.get(_key(path), (None, None, ""))
@@ -99,18 +107,21 @@ def key_result(path, nb):
     return "", ""
 
 
-def run_notebook(path, timeout=600):
+def run_notebook(path, timeout=600, allow_errors=False):
     """Execute a notebook in its own folder; return (seconds, executed notebook as dict).
 
     The time covers starting the kernel and the notebook's own cells; for a notebook whose key result is
-    a variable, one more cell prints it afterwards, rounded to 4 significant digits.
+    a variable, one more cell prints it afterwards, rounded to 4 significant digits (the last cell of the
+    returned notebook; :func:`save_notebook` leaves it out). With ``allow_errors``, a cell that raises
+    keeps its error as its output and the notebook runs on.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     kind, name, _ = KEY_RESULTS.get(_key(path), (None, None, ""))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            allow_errors=allow_errors,
                             resources={"metadata": {"path": str(Path(path).parent)}})
     started = time.perf_counter()  # a reader's wait includes starting the kernel
     with client.setup_kernel():
@@ -127,11 +138,43 @@ def run_notebook(path, timeout=600):
     return seconds, json.loads(nbformat.writes(nb))
 
 
+def save_notebook(nb, target):
+    """Write an executed notebook (as returned by :func:`run_notebook`) without the key-result probe."""
+    import nbformat
+
+    nb = json.loads(json.dumps(nb))
+    if nb["cells"] and _VARIABLE_MARK in "".join(nb["cells"][-1].get("source", "")):
+        nb["cells"].pop()
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.from_dict(nb), str(target))
+
+
+def failed_cells(nb):
+    """The code cells of an executed notebook (as a dict) that raised, as (index, error name, message)."""
+    return [(index, output["ename"], output["evalue"]) for index, cell in enumerate(nb["cells"])
+            for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+
+
+def _stored_rows():
+    """The committed table as {notebook: (seconds, key result, meaning)}; empty when there is none."""
+    if not TABLE.exists():
+        return {}
+    with open(TABLE) as f:
+        return {r["notebook"]: (float(r["seconds"]), r["key result"], r["what it is"]) for r in csv.DictReader(f)}
+
+
 def _rows(results):
-    rows = [["notebook", "seconds", "key result", "what it is"]]
-    for key, seconds, value, meaning in results:
+    """The table: every notebook in course order, from ``results`` where it was run, else its stored row."""
+    measured = {key: (seconds, value, meaning) for key, seconds, value, meaning in results}
+    stored = _stored_rows()
+    rows, total = [["notebook", "seconds", "key result", "what it is"]], 0.0
+    for key in (_key(p) for p in notebooks()):
+        if key not in measured and key not in stored:
+            raise SystemExit(f"{key} has no row in {TABLE.relative_to(ROOT)} yet: run it too")
+        seconds, value, meaning = measured.get(key) or stored[key]
         rows.append([key, f"{seconds:.1f}", value, meaning])
-    rows.append(["all notebooks", f"{sum(r[1] for r in results):.1f}", "", ""])
+        total += seconds
+    rows.append(["all notebooks", f"{total:.1f}", "", ""])
     return rows
 
 
@@ -165,22 +208,41 @@ def check():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m aecourse.report", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebooks to run (default: every chapter and solution)")
     parser.add_argument("--check", action="store_true", help="only check the committed table against the notebooks")
+    parser.add_argument("--out", type=Path,
+                        help="save the executed notebooks under this folder instead of in place, and leave the table")
     args = parser.parse_args(argv)
     if args.check:
         problems = check()
         print("\n".join(problems) or "the timing table matches the notebooks")
         return 1 if problems else 0
-    print(f"running {len(notebooks())} notebooks on {platform.machine()} with {os.cpu_count()} cores")
+    known = {_key(p): p for p in notebooks()}
+    selected = []
+    for path in args.notebooks:
+        if not path.exists() or not path.resolve().is_relative_to(ROOT) or _key(path) not in known:
+            parser.error(f"{path} is not a chapter or solution notebook of the course")
+        selected.append(known[_key(path)])
+    selected = selected or list(known.values())
+    print(f"running {len(selected)} notebooks on {platform.machine()} with {os.cpu_count()} cores")
     results = []
-    for path in notebooks():
-        seconds, nb = run_notebook(path)
-        value, meaning = key_result(path, nb)
+    failures = 0
+    for path in selected:
+        seconds, nb = run_notebook(path, allow_errors=bool(args.out))
+        value, meaning = key_result(path, nb) if not failed_cells(nb) else ("", meaning_of(path))
         results.append((_key(path), seconds, value, meaning))
+        save_notebook(nb, args.out / f"{_key(path)}.ipynb" if args.out else path)
         print(f"{_key(path):40s} {seconds:6.1f} s  {value} {meaning}", flush=True)
+        for index, name, message in failed_cells(nb):
+            failures += 1
+            print(f"    cell {index} raised {name}: {message}".rstrip(), flush=True)
+    if args.out:
+        print(f"saved {len(results)} executed notebooks under {args.out}; {failures} cells raised")
+        return 1 if failures else 0
     rows = _rows(results)
     _write_table(rows)
-    print(f"{'all notebooks':40s} {rows[-1][1]:>6s} s\nwrote {TABLE.relative_to(ROOT)}")
+    print(f"{'all notebooks':40s} {rows[-1][1]:>6s} s\nsaved the outputs in place; wrote {TABLE.relative_to(ROOT)}")
     return 0
 
 

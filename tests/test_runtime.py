@@ -45,3 +45,21 @@ def test_seed_must_be_a_non_negative_int():
     for bad in (-1, 1.5, "0", True):
         with pytest.raises(ValueError, match="non-negative int"):
             aecourse.seed_everything(bad)
+
+
+def test_seed_offset_changes_the_random_numbers_and_is_checked(monkeypatch):
+    aecourse.import_tensorflow()
+    import keras
+
+    def first_weights():
+        aecourse.seed_everything(7)
+        return keras.random.uniform((3,)).numpy()
+
+    plain = first_weights()
+    monkeypatch.setenv("AECOURSE_SEED_OFFSET", "1")
+    assert not np.array_equal(plain, first_weights())
+    monkeypatch.setenv("AECOURSE_SEED_OFFSET", "0")
+    np.testing.assert_array_equal(plain, first_weights())
+    monkeypatch.setenv("AECOURSE_SEED_OFFSET", "-2")
+    with pytest.raises(ValueError, match="AECOURSE_SEED_OFFSET"):
+        aecourse.seed_everything(7)
