@@ -129,3 +129,10 @@ def test_nbval_with_the_plugin_fails_on_a_missing_output(tmp_path):
 def test_an_unknown_kind_is_an_error_not_a_pass():
     with pytest.raises(ValueError, match="'kind' must be one of"):
         lines_agree("a 1.0", "a 1.1", [{"kind": "close enough", "line": "a"}])
+
+
+def test_rounding_for_print_is_allowed_one_unit_of_the_last_digit():
+    # 0.559 and 0.524 differ by 0.035, within 0.04; glued with no decimals they read 56 % and 52 %
+    assert numbers_agree("'56%'", "'52%'", KINDS["share"])
+    assert not numbers_agree("'56%'", "'50%'", KINDS["share"])
+    assert numbers_agree("0.0200", "0.0220", KINDS["mse"]) and not numbers_agree("0.0200", "0.0222", KINDS["mse"])
