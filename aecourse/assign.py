@@ -5,9 +5,17 @@ with the full solution, public and hidden tests. From it we generate
 
 - the student notebook ``exercises/<name>/<name>.ipynb`` (solutions replaced by
   ``...``, public tests only, a ``grader.check("q1")`` cell after each question),
-  which is committed so students can open it straight away;
+  which is committed so students can open it straight away. It opens with its
+  title and what the student will do, then the Colab cell (which installs the
+  course package on Colab, see :mod:`aecourse.notebooks`) and Otter's set-up
+  cell; each question says its points; its public checks explain a failure in
+  plain words (:mod:`aecourse.checks`);
 - the autograder tests (public and hidden), which the batch grader
-  (:mod:`aecourse.grade`) writes into each submission's scratch directory.
+  (:mod:`aecourse.grade`) writes into each submission's scratch directory;
+- the solution page of the instructor edition (:func:`solution_page`): the
+  master as an instructor reads it, titled "Solution: ...", with each
+  question's points and without Otter's markers. The book builds it from the
+  master as it reads it (``book/_ext/solution_pages.py``); nothing is written.
 
 Command line::
 
@@ -21,6 +29,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +42,8 @@ __all__ = [
     "autograder_tests",
     "write_exercise",
     "stale_exercises",
+    "question_points",
+    "solution_page",
     "main",
 ]
 
@@ -84,6 +95,59 @@ def assign(master, out_dir):
     return out_dir / "student" / name, out_dir / "autograder" / name
 
 
+def _text(cell):
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def question_points(master):
+    """``[(name, points), ...]`` of the questions of ``master`` (a path or a notebook dict), in order."""
+    import yaml
+
+    nb = master if isinstance(master, dict) else json.loads(master_path(master).read_text())
+    questions = []
+    for cell in nb["cells"]:
+        text = _text(cell)
+        if cell["cell_type"] == "raw" and text.lstrip().startswith("# BEGIN QUESTION"):
+            config = yaml.safe_load(text.split("\n", 1)[1]) or {}
+            questions.append((config["name"], config.get("points")))
+    return questions
+
+
+_QUESTION = re.compile(r"^\*\*Question (\d+)\.\*\*")
+
+
+def _with_points(nb, questions):
+    """Write each question's points into its prompt: **Question 1 (3 points).**"""
+    prompts = [c for c in nb["cells"] if c["cell_type"] == "markdown" and _QUESTION.match(_text(c))]
+    if len(prompts) != len(questions):
+        raise AssignError(f"{len(questions)} questions but {len(prompts)} '**Question N.**' prompts")
+    for cell, (_, points) in zip(prompts, questions):
+        if points is None:
+            continue
+        label = "1 point" if points == 1 else f"{points:g} points"
+        cell["source"] = _QUESTION.sub(lambda m: f"**Question {m.group(1)} ({label}).**", _text(cell))
+    return nb
+
+
+def _student_layout(nb, name):
+    """Title and introduction first, then the Colab cell and Otter's set-up cell."""
+    from .checks import IMPORT_LINE
+    from .notebooks import COLAB_TAG, colab_cell_source
+
+    cells = nb["cells"]
+    init = next(i for i, c in enumerate(cells) if _text(c).startswith("# Initialize Otter"))
+    init_cell = cells.pop(init)
+    title = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown")
+    colab = {"cell_type": "code", "execution_count": None, "metadata": {"tags": [COLAB_TAG, "remove-cell"]},
+             "outputs": [], "source": colab_cell_source(name)}
+    cells[title + 1:title + 1] = [colab, init_cell]
+    tests = nb["metadata"]["otter"]["tests"]
+    for question, source in tests.items():
+        tests[question] = source.replace("from otter.test_files import test_case", IMPORT_LINE, 1)
+    return nb
+
+
 def _normalized(nb_path):
     nb = json.loads(Path(nb_path).read_text())
     nb["metadata"].pop("jupytext", None)
@@ -103,9 +167,72 @@ def _dumps(nb):
 
 def student_notebook(master):
     """The student notebook generated from ``master``, as JSON text."""
+    master = master_path(master)
     with tempfile.TemporaryDirectory() as tmp:
         student, _ = assign(master, tmp)
-        return _dumps(_normalized(student))
+        nb = json.loads(student.read_text())
+    nb = _with_points(_student_layout(nb, master.stem), question_points(master))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / master.name
+        path.write_text(json.dumps(nb))
+        return _dumps(_normalized(path))
+
+
+_MARKER_LINE = re.compile(r"^\s*# (BEGIN|END) (SOLUTION|PROMPT)( NO PROMPT)?\s*$")
+_MARKER_SUFFIX = re.compile(r"\s*# (SOLUTION( NO PROMPT)?|IGNORE|SEED)\s*$")
+
+
+def _clean_code(source):
+    """Solution code without Otter's markers, prompts or test configuration."""
+    out, prompt, config = [], False, False
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if stripped == "# BEGIN PROMPT":
+            prompt = True
+        elif stripped == "# END PROMPT":
+            prompt = False
+        elif re.match(r'""?"?\s*#\s*BEGIN\s*TEST\s*CONFIG', stripped, re.I):
+            config = True
+        elif re.match(r'""?"?\s*#\s*END\s*TEST\s*CONFIG', stripped, re.I):
+            config = False
+        elif not (prompt or config or _MARKER_LINE.match(line)):
+            out.append(_MARKER_SUFFIX.sub("", line))
+    return "\n".join(out).strip("\n")
+
+
+def solution_page(master):
+    """The master notebook as the instructor edition shows it, as a notebook dict.
+
+    Titled "Solution: ..." (the master's "Exercise: ..." title), each question
+    with its points, Otter's raw configuration cells and markers removed, the
+    tests of each question folded away under "Show code cell source" and
+    labelled public or hidden. Stored outputs are kept.
+    """
+    nb = master if isinstance(master, dict) else json.loads(master_path(master).read_text())
+    nb = json.loads(json.dumps(nb))
+    questions = question_points(nb)
+    cells, in_tests = [], False
+    for cell in nb["cells"]:
+        text = _text(cell)
+        if cell["cell_type"] == "raw":
+            first = text.strip().splitlines()[0] if text.strip() else ""
+            in_tests = {"# BEGIN TESTS": True, "# END TESTS": False}.get(first, in_tests)
+            continue  # Otter's configuration and question, solution and test markers
+        if cell["cell_type"] == "markdown" and re.match(r"#\s+Exercise:", text):
+            text = re.sub(r"^#\s+Exercise:", "# Solution:", text, count=1)
+            cell["source"] = text
+        if cell["cell_type"] == "code":
+            hidden = "hidden: true" in text.split("END TEST CONFIG")[0] if "TEST CONFIG" in text else False
+            code = _clean_code(text)
+            if in_tests:
+                code = f"# {'hidden' if hidden else 'public'} test\n{code}"
+                tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+                if "hide-input" not in tags:
+                    tags.append("hide-input")
+            cell["source"] = code
+        cells.append(cell)
+    nb["cells"] = cells
+    return _with_points(nb, questions)
 
 
 def autograder_tests(master):

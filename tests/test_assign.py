@@ -73,6 +73,10 @@ def run_as_student(tmp_path, fill=None):
 def test_student_sees_public_checks_fail_then_pass(tmp_path):
     untouched = run_as_student(tmp_path / "before")
     assert "q1 results:" in untouched['grader.check("q1")'] and "Test case failed" in untouched['grader.check("q1")']
+    # In plain words, with no line of a test file the student cannot see.
+    assert "write the body of pca_reconstruct in place of ..." in untouched['grader.check("q1")']
+    assert "fill in your answer for test_mse_32 in place of ..." in untouched['grader.check("q2")']
+    assert "Error at line" not in "".join(untouched.values())
     from test_grading import ANSWERS
 
     filled = run_as_student(tmp_path / "after", fill=ANSWERS)
@@ -80,3 +84,79 @@ def test_student_sees_public_checks_fail_then_pass(tmp_path):
         assert f"{question} results: All test cases passed!" in filled[f'grader.check("{question}")'], filled[f'grader.check("{question}")']
     # The hidden tests are not in the student's notebook, so a student cannot see or run them.
     assert "hidden" not in filled['grader.check("q1")'].lower()
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_exercise_opens_with_its_title_then_colab_and_otter_set_up(master):
+    exercise = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())
+    cells = exercise["cells"]
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# Exercise: ")
+    assert "colab-setup" in cells[1]["metadata"]["tags"]
+    assert "".join(cells[2]["source"]).startswith("# Initialize Otter")
+    prompts = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown" and "**Question" in "".join(c["source"])]
+    from aecourse.assign import question_points
+
+    points = question_points(master)
+    assert len(prompts) == len(points) >= 1
+    for prompt, (_, value) in zip(prompts, points):
+        assert f"({value:g} point" in prompt.split("**")[1], prompt[:60]
+
+
+def public_check_messages(master, env):
+    """What each failing public check of ``master`` tells a student whose notebook holds ``env``."""
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    exercise = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())
+    messages = []
+    for question, source in exercise["metadata"]["otter"]["tests"].items():
+        test_file = ExceptionTestFile.from_string(source, path=f"{question}.py")
+        test_file.run(env)
+        messages += [r.message for r in test_file.test_case_results if not r.passed]
+    return messages
+
+
+def untouched_answers(master):
+    """The answers of an untouched exercise: `name = ...` and functions whose body is `...`."""
+    import re
+
+    exercise = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())
+    env = {"x_train": None, "x_test": None, "y_train": None, "y_test": None}
+    for cell in exercise["cells"]:
+        if "otter_answer_cell" not in cell["metadata"].get("tags", []):
+            continue
+        source = "".join(cell["source"])
+        for name in re.findall(r"^(\w+) = \.\.\.$", source, flags=re.M):
+            env[name] = ...
+        for name in re.findall(r"^def (\w+)\(", source, flags=re.M):
+            exec(f"def {name}(*args, **kwargs):\n    ...", env)
+    return env
+
+
+JARGON = ("Error at line", "line ", "ellipsis", "NoneType", "Traceback", "got function")
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_untouched_exercise_gets_plain_messages_from_its_public_checks(master):
+    messages = public_check_messages(master, untouched_answers(master))
+    assert messages, "an untouched exercise passes its public checks"
+    for message in messages:
+        text = message.replace("❌ Test case failed", "").strip()
+        assert not any(word in text for word in JARGON), text
+        assert "in place of ..." in text or "is not defined yet" in text, text
+
+
+def test_an_error_in_the_students_code_is_named_without_test_lines():
+    def pca_reconstruct(x_fit, x, k):
+        return 1 / 0
+
+    import numpy as np
+
+    x = np.zeros((30, 784))
+    messages = public_check_messages(MASTERS[0], {"pca_reconstruct": pca_reconstruct, "x_train": x, "x_test": x})
+    assert messages and "ZeroDivisionError: division by zero" in messages[0]
+    assert not any("Error at line" in m for m in messages)
+
+
+def test_the_grader_keeps_otters_own_tests():
+    # The autograder tests (used by aecourse.grade) are Otter's, unchanged.
+    assert all("from otter.test_files import test_case" in t for t in autograder_tests(MASTERS[0]).values())
