@@ -39,22 +39,45 @@ def test_instructor_edition_is_the_student_edition_plus_its_own_part():
         f"exercises/{p.stem}/{p.stem}" for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
+def _statements(source):
+    """The lines of ``source``, a statement wrapped over several lines joined into one."""
+    joined, depth = [], 0
+    for line in source.splitlines():
+        code = re.sub(r"#.*$", "", re.sub(r"(\"[^\"]*\"|'[^']*')", "", line))
+        if depth > 0:
+            joined[-1] += " " + line.strip()
+        else:
+            joined.append(line)
+        depth = max(0, depth + sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}"))
+    return joined
+
+
 def solution_lines():
-    """Lines of solution code from every master notebook, spaces collapsed as in a page's text."""
-    lines = set()
+    """Lines of solution code from every master notebook, spaces collapsed as in a page's text.
+
+    A line that the master also gives outside its solutions, alone or within a
+    longer line (``keras.layers.Dense(256, activation="relu"),`` in a helper the
+    exercise provides), is no secret and is left out.
+    """
+    lines, given = set(), set()
     for master in (ROOT / "solutions").glob("*.ipynb"):
         for cell in json.loads(master.read_text())["cells"]:
             source = "".join(cell["source"])
+            if cell["cell_type"] != "code":  # a question may quote a line of its answer
+                given.update(re.sub(r"\s+", " ", line.strip().strip("`")) for line in source.split("`"))
+                continue
             inside = False
-            for line in source.splitlines():
+            for line in _statements(source):
                 stripped = line.strip()
-                if stripped == "# BEGIN SOLUTION":
+                if stripped in ("# BEGIN SOLUTION", "# BEGIN SOLUTION NO PROMPT"):
                     inside = True
                 elif stripped == "# END SOLUTION":
                     inside = False
-                elif (inside or stripped.endswith("# SOLUTION")) and len(stripped) > 12:
-                    lines.add(re.sub(r"\s+", " ", stripped.removesuffix("# SOLUTION").strip()))
-    return lines
+                elif (inside or stripped.endswith(("# SOLUTION", "# SOLUTION NO PROMPT"))) and len(stripped) > 12:
+                    lines.add(re.sub(r"\s+", " ", re.sub(r"\s*# SOLUTION( NO PROMPT)?$", "", stripped)))
+                elif not inside:
+                    given.add(re.sub(r"\s+", " ", stripped))
+    return {line for line in lines if not any(line in text for text in given)}
 
 
 def test_student_edition_contains_no_solution_code(built):
@@ -105,3 +128,36 @@ def test_bibliography_lists_the_cited_works_and_chapters_link_to_it(built):
         assert work.lower() in references, f"{work!r} is not in the bibliography"
     introduction = (built["student"] / "book" / "01_introduction.html").read_text()
     assert 'href="references.html#id' in introduction, "the introduction cites nothing"
+
+
+def test_solution_pages_are_titled_solution_with_points_and_no_otter_markers(built):
+    from aecourse.assign import question_points
+
+    for master in sorted((ROOT / "solutions").glob("*.ipynb")):
+        page = built["instructor"] / "solutions" / f"{master.stem}.html"
+        title = re.search(r"<h1>(.*?)<", page.read_text()).group(1)
+        assert title.startswith("Solution: "), title
+        text = text_of(page)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION", "BEGIN QUESTION", "BEGIN TESTS",
+                       "TEST CONFIG", "# IGNORE", "ASSIGNMENT CONFIG", "BEGIN PROMPT"):
+            assert marker not in text, f"{marker!r} on {page.name}"
+        for number, (_, points) in enumerate(question_points(master), start=1):
+            assert f"Question {number} ({points:g} point" in text, f"{page.name}: question {number}"
+
+
+def test_exercise_pages_open_with_title_then_otter_set_up(built):
+    for master in sorted((ROOT / "solutions").glob("*.ipynb")):
+        page = (built["student"] / "exercises" / master.stem / f"{master.stem}.html").read_text()
+        article = page[page.index("<article"):]
+        assert article.index("<h1>") < article.index("Initialize Otter"), master.stem
+        assert "google.colab" not in article, "the Colab cell is for the notebook, not the page"
+
+
+def test_mathjax_is_served_by_the_book(built):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    path = config["sphinx"]["config"]["mathjax_path"]
+    assert not path.startswith(("http:", "https:", "//"))
+    for site in built.values():
+        assert (site / "_static" / path).stat().st_size > 500_000
+        page = (site / "book" / "03_neurons.html").read_text()
+        assert f'src="../_static/{path}' in page and "cdn.jsdelivr" not in page

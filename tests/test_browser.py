@@ -1,13 +1,15 @@
 """Open every page of both built editions in headless Chromium, as a reader would.
 
 A page fails if an image is missing or does not decode, an internal link or
-anchor leads nowhere, JavaScript reports an error, or a notebook's stored
-outputs (figures, printed text, glued numbers) did not render. A screenshot of
-each page is saved to ``_build/screenshots/<edition>/`` for review.
+anchor leads nowhere, JavaScript reports an error, a notebook's stored outputs
+(figures, printed text, glued numbers) did not render, a formula is left as raw
+TeX, a code cell or an output scrolls sideways in the 1280 px wide window, or
+the page requests anything that is not on localhost (the book must work with no
+network: MathJax is served from the book itself). Such requests are aborted,
+so the test never depends on the network, and counted as failures. A
+screenshot of each page is saved to ``_build/screenshots/<edition>/`` for review.
 
-Chromium is Debian's ``chromium`` package, driven by Playwright; the network is
-closed here, so requests that leave localhost (the MathJax and font CDNs) are
-aborted and not counted as failures of the book.
+Chromium is Debian's ``chromium`` package, driven by Playwright.
 """
 
 import functools
@@ -30,6 +32,37 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+WIDTH = 1280  # a laptop's window; the article column is then about 750 px wide
+
+# Text a reader sees in the article that is not code and not typeset math, and
+# what in it would be TeX that MathJax left untouched: \( \) \[ \] $$ or a
+# macro such as \frac or \sigma.
+RAW_TEX = r"""() => {
+  const skip = "pre, code, script, style, mjx-container, .MathJax, .highlight, textarea";
+  const walker = document.createTreeWalker(document.querySelector("main") || document.body,
+                                           NodeFilter.SHOW_TEXT);
+  const found = [];
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement.closest(skip)) continue;
+    const text = node.textContent;
+    if (/\\[()\[\]]|\$\$|\\[a-zA-Z]{2,}/.test(text)) found.push(text.trim().slice(0, 60));
+  }
+  return found;
+}"""
+
+# Code cells, their outputs and other code blocks that are wider than the
+# column they sit in, so the reader has to scroll sideways.
+OVERFLOWING = r"""() => Array.from(document.querySelectorAll(
+    "main pre, main .cell_output, main .output, main div.highlight"))
+  .filter(el => el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1
+                && (el.innerText || "").trim() !== "")  // a folded cell shows nothing to scroll
+  .map(el => {
+    const line = (el.innerText || "").split("\n")
+      .reduce((a, b) => (b.length > a.length ? b : a), "");
+    const what = el.closest(".cell_output, .output") ? "an output" : "code";
+    return `${what} ${el.scrollWidth} px wide in ${el.clientWidth} px: ${line.trim().slice(0, 70)}`;
+  })"""
 
 
 def chromium_path():
@@ -87,12 +120,15 @@ def check_site(browser, html_dir, pages, screenshots=None):
     server = serve(html_dir)
     origin = f"http://127.0.0.1:{server.server_address[1]}/"
     problems, link_targets = [], {}
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.route(re.compile(r"^(?!http://127\.0\.0\.1)"), lambda route: route.abort())
+    context = browser.new_context(viewport={"width": WIDTH, "height": 900})
+    outside = []  # every request that would leave localhost, aborted and reported
+    context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/])"),
+                  lambda route: (outside.append(route.request.url), route.abort()))
     try:
         for name in pages:
             page = context.new_page()
             seen = []
+            outside.clear()
             page.on("pageerror", lambda err, seen=seen: seen.append(f"JavaScript error: {err}"))
             page.on("console", lambda msg, seen=seen: seen.append(f"console error: {msg.text}")
                     if msg.type == "error" and msg.location.get("url", "").startswith(origin)
@@ -106,6 +142,11 @@ def check_site(browser, html_dir, pages, screenshots=None):
                 continue
             page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
             page.wait_for_load_state("networkidle")
+            # Wait for MathJax (if the page loads it) to typeset every formula.
+            page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+                          " ? MathJax.startup.promise.then(() => true) : false")
+            seen.extend(f"raw TeX on the page: {text!r}" for text in page.evaluate(RAW_TEX))
+            seen.extend(f"scrolls sideways at {WIDTH} px, {what}" for what in page.evaluate(OVERFLOWING))
             broken = page.evaluate(
                 "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                 ".map(i => i.getAttribute('src'))")
@@ -138,8 +179,9 @@ def check_site(browser, html_dir, pages, screenshots=None):
                 screenshots.mkdir(parents=True, exist_ok=True)
                 page.evaluate("window.scrollTo(0, 0)")
                 page.screenshot(path=str(screenshots / f"{name.replace('/', '__')}.png"), full_page=True)
-            problems.extend(f"{name}: {p}" for p in dict.fromkeys(seen))
             page.close()
+            seen.extend(f"request that leaves localhost: {url}" for url in outside)
+            problems.extend(f"{name}: {p}" for p in dict.fromkeys(seen))
     finally:
         context.close()
         server.shutdown()
@@ -167,3 +209,18 @@ def test_the_browser_check_catches_a_removed_image_and_a_broken_link(built, brow
     assert any(image in p and p.startswith("book/02_mnist_pca") for p in problems), problems
     assert any("broken link" in p and "no_such_page.html" in p for p in problems), problems
     assert not any(p.startswith("book/01_introduction") for p in problems), problems
+
+
+def test_the_browser_check_catches_raw_tex_a_request_off_localhost_and_a_wide_code_cell(built, browser, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(built["student"], site)
+    page = site / "book" / "index.html"
+    wide = "x = " + " + ".join(["value"] * 40)
+    page.write_text(page.read_text().replace("</article>", (
+        r'<p>A formula left untypeset: \(z = \sigma(W x) </p>'  # no closing delimiter
+        '<img src="https://cdn.example.org/logo.png" alt="">'
+        f'<div class="highlight"><pre>{wide}</pre></div></article>'), 1))
+    problems = check_site(browser, site, ["book/index"])
+    assert any("raw TeX" in p and "sigma" in p for p in problems), problems
+    assert any("leaves localhost: https://cdn.example.org/logo.png" in p for p in problems), problems
+    assert any("scrolls sideways" in p and "value + value" in p for p in problems), problems
