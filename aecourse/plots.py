@@ -5,14 +5,28 @@ and gives it a title and labelled axes, so a notebook cell can show it with
 one call and the reader always knows what they are looking at.
 """
 
+import math
+
 import numpy as np
 
 __all__ = [
+    "PAGE_WIDTH",
+    "LABEL_SIZE",
     "plot_image_rows",
     "plot_reconstructions",
     "plot_latent_scatter",
     "plot_history",
 ]
+
+
+# The book's article column at a 1280 px window is about 690 px wide; at the
+# 100 dpi the notebooks store figures at, a figure up to PAGE_WIDTH inches wide
+# is shown at its own size, so a 10 pt label reads as 10 pt. A digit in an image
+# grid gets at least DIGIT_WIDTH inches (58 px), at most MAX_COLUMNS to a row.
+PAGE_WIDTH = 6.6
+DIGIT_WIDTH = 0.58
+MAX_COLUMNS = 10
+LABEL_SIZE = 10
 
 
 def _as_images(images, name):
@@ -36,9 +50,13 @@ def plot_image_rows(rows, n=10, title=None, cmap="gray", vmin=0.0, vmax=1.0):
     ----------
     rows : dict of str to array-like
         Row label to images; each array is (n, 784), (n, h, w) or
-        (n, h, w, 1). Rows are drawn top to bottom in dict order.
+        (n, h, w, 1). Rows are drawn top to bottom in dict order, each with
+        its label above it on the left.
     n : int, default=10
-        How many images per row (the first ``n`` of each).
+        How many images per row (the first ``n`` of each). At most 10 stand
+        side by side, each at least 0.58 inch (58 px in the book) wide; a longer
+        row wraps. The figure fits the book's column (``PAGE_WIDTH`` inches),
+        so it is shown at its own size and its 10 pt labels read as 10 pt.
     title : str, optional
         Figure title.
     cmap, vmin, vmax :
@@ -55,19 +73,34 @@ def plot_image_rows(rows, n=10, title=None, cmap="gray", vmin=0.0, vmax=1.0):
         raise ValueError("rows is empty: give at least one row of images")
     arrays = {label: _as_images(images, label) for label, images in rows.items()}
     n = min([n] + [len(a) for a in arrays.values()])
+    # At most MAX_COLUMNS digits side by side, so each is big enough to read;
+    # a longer row continues on the next line of the grid. Each row's label
+    # stands above it, on the left, so the digits get the whole width.
+    columns = min(n, MAX_COLUMNS)
+    lines = math.ceil(n / columns)
+    cell = max(DIGIT_WIDTH, min(PAGE_WIDTH / columns, 1.0))
+    label_height = 0.24
+    top = 0.4 if title else 0.02
+    height = len(arrays) * (label_height + lines * cell) + top
     fig, axes = plt.subplots(
-        len(arrays), n, figsize=(1.1 * n, 1.25 * len(arrays)), squeeze=False
+        lines * len(arrays), columns, squeeze=False, figsize=(cell * columns, height),
+        gridspec_kw={"wspace": 0.05, "hspace": 0.05,
+                     "height_ratios": [1.0] * (lines * len(arrays))},
     )
+    fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=1 - top / height,
+                        hspace=label_height / cell)
     for r, (label, images) in enumerate(arrays.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c], cmap=cmap, vmin=vmin, vmax=vmax)
+        for i in range(lines * columns):
+            ax = axes[r * lines + i // columns, i % columns]
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+            if i < n:
+                ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax)
+            else:
+                ax.axis("off")
+        axes[r * lines, 0].set_title(label, loc="left", fontsize=LABEL_SIZE, pad=3)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=LABEL_SIZE + 1)
     return fig
 
 
@@ -126,10 +159,12 @@ def plot_latent_scatter(codes, labels, ax=None, title="2-D codes coloured by dig
     for digit in np.unique(labels):
         sel = labels == digit
         ax.scatter(codes[sel, 0], codes[sel, 1], s=6, alpha=0.7, color=cmap(int(digit) % 10), label=str(digit))
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(title="digit", markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title(title, fontsize=LABEL_SIZE + 1)
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=LABEL_SIZE)
+    ax.legend(title="digit", markerscale=3, fontsize=LABEL_SIZE, title_fontsize=LABEL_SIZE,
+              loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 
@@ -164,8 +199,9 @@ def plot_history(history, metrics=("loss",), title="Training curves", ax=None):
         ax.plot(epochs, record[name], marker="o", label=f"training {name}")
         if f"val_{name}" in record:
             ax.plot(epochs, record[f"val_{name}"], marker="s", label=f"validation {name}")
-    ax.set_title(title)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(", ".join(metrics))
-    ax.legend()
+    ax.set_title(title, fontsize=LABEL_SIZE + 1)
+    ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
+    ax.set_ylabel(", ".join(metrics), fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=LABEL_SIZE)
+    ax.legend(fontsize=LABEL_SIZE)
     return fig

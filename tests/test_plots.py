@@ -1,3 +1,5 @@
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -5,7 +7,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from aecourse.animations import LatentWalk, grid_path, latent_walk, latent_walk_widget, line_path  # noqa: E402
 from aecourse.plots import plot_history, plot_image_rows, plot_latent_scatter, plot_reconstructions  # noqa: E402
+
+COLUMN_PX = 688  # the book's article column at a 1280 px window
+STORED_DPI = 100  # the inline backend's figure resolution in the stored notebooks
+
+
+def as_shown_in_the_book(fig):
+    """(scale, figure width in px): how much the book shrinks the stored PNG to fit its column."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=STORED_DPI, bbox_inches="tight")
+    width = plt.imread(io.BytesIO(buffer.getvalue())).shape[1]
+    return min(1.0, COLUMN_PX / width), width
+
+
+def row_label(ax):
+    return ax.get_title(loc="left")
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +36,8 @@ def test_reconstruction_grid_has_originals_above_reconstructions():
     x = np.random.default_rng(0).random((12, 784))
     fig = plot_reconstructions(x, 1 - x, n=5)
     axes = np.array(fig.axes).reshape(2, 5)
-    assert axes[0, 0].get_ylabel() == "original"
-    assert axes[1, 0].get_ylabel() == "reconstruction"
+    assert row_label(axes[0, 0]) == "original"
+    assert row_label(axes[1, 0]) == "reconstruction"
     np.testing.assert_allclose(axes[0, 3].images[0].get_array(), x[3].reshape(28, 28))
     np.testing.assert_allclose(axes[1, 3].images[0].get_array(), 1 - x[3].reshape(28, 28))
     assert fig._suptitle.get_text().startswith("Originals")
@@ -60,3 +78,102 @@ def test_history_draws_training_and_validation_curves():
     assert ax.get_xlabel() == "epoch"
     with pytest.raises(KeyError, match="'mse' was not recorded"):
         plot_history({"loss": [1.0]}, metrics=("mse",))
+
+
+@pytest.mark.parametrize("labels", [("original", "reconstruction"), ("code (10 × 10)", "a long row label, PCA 32")])
+@pytest.mark.parametrize("n", [3, 10, 25])
+def test_digits_and_labels_are_big_enough_to_read_in_the_book(labels, n):
+    rows = {label: np.zeros((n, 784)) for label in labels}
+    fig = plot_image_rows(rows, n=n, title="A title")
+    fig.canvas.draw()
+    scale, width = as_shown_in_the_book(fig)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == len(labels) * n
+    for ax in shown:
+        assert ax.get_window_extent().width / fig.dpi * STORED_DPI * scale >= 56, (n, width)
+    label_sizes = [ax.title._fontproperties.get_size_in_points() for ax in fig.axes if row_label(ax)]
+    assert len(label_sizes) == len(labels)
+    assert min(label_sizes) * scale >= 10
+    assert fig._suptitle.get_fontsize() * scale >= 10
+
+
+def test_the_size_check_catches_a_grid_shrunk_to_fit():
+    # Twenty digits side by side in one 1.1-inch-per-digit row, as the grids were
+    # drawn before: the book shrinks the picture and each digit is far below 56 px.
+    fig, axes = plt.subplots(1, 20, figsize=(22, 1.3))
+    scale, _ = as_shown_in_the_book(fig)
+    assert axes[0].get_window_extent().width / fig.dpi * STORED_DPI * scale < 56
+
+
+def test_curves_and_scatter_labels_are_at_least_10_pt():
+    for fig in (plot_history({"loss": [2.0, 1.0]}),
+                plot_latent_scatter(np.zeros((20, 2)), np.arange(20) % 10)):
+        ax = fig.axes[0]
+        scale, _ = as_shown_in_the_book(fig)
+        for text in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(),
+                     *ax.get_legend().get_texts()):
+            assert text.get_fontsize() * scale >= 10, text.get_text()
+
+
+def fake_decoder(codes):
+    """A decoder with no training: the image's brightness is the first code number."""
+    codes = np.asarray(codes)
+    return np.clip(np.repeat(codes[:, :1], 784, axis=1), 0.0, 1.0)
+
+
+class FakeKerasDecoder:
+    """Something with a Keras-like predict, to check the walk calls it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, codes, verbose=0):
+        self.calls.append((codes.shape, verbose))
+        return fake_decoder(codes).reshape(-1, 28, 28, 1)
+
+
+def test_line_path_runs_from_start_to_end():
+    path = line_path([0.0, 1.0], [1.0, -1.0], steps=5)
+    assert path.shape == (5, 2) and path.dtype == np.float32
+    np.testing.assert_allclose(path[0], [0.0, 1.0])
+    np.testing.assert_allclose(path[-1], [1.0, -1.0])
+    np.testing.assert_allclose(path[2], [0.5, 0.0])
+    with pytest.raises(ValueError, match="start has 2 numbers but end has 3"):
+        line_path([0, 0], [1, 1, 1])
+
+
+def test_grid_path_visits_every_point_moving_to_neighbours():
+    path = grid_path((-1, -1), (1, 1), steps=3)
+    assert path.shape == (9, 2)
+    assert len({tuple(p) for p in path.tolist()}) == 9
+    assert np.all(np.abs(np.diff(path, axis=0)).sum(axis=1) <= 1.0 + 1e-6)
+
+
+def test_interpolation_animation_has_one_frame_per_code_and_a_slider():
+    walk = latent_walk(fake_decoder, line_path([0.0] * 4, [1.0] * 4, steps=6), title="From a 0 to a 1")
+    assert isinstance(walk, LatentWalk) and len(walk.images) == 6
+    np.testing.assert_allclose(walk.images[0], 0.0)
+    np.testing.assert_allclose(walk.images[-1], 1.0)
+    html = walk._repr_html_()
+    assert html.count("data:image/png;base64") == 6
+    assert 'type="range"' in html  # the slider
+    assert repr(walk) == "<LatentWalk: 6 frames>"  # the stored text/plain stays stable
+    assert not plt.get_fignums(), "the still figure must not be shown besides the animation"
+
+
+def test_walk_over_a_2d_latent_space_uses_predict_and_marks_the_position():
+    decoder = FakeKerasDecoder()
+    codes = np.random.default_rng(0).normal(size=(50, 2))
+    walk = latent_walk(decoder, grid_path((-1, -1), (1, 1), steps=3), scatter=codes, labels=np.arange(50) % 10)
+    assert decoder.calls == [((9, 2), 0)]
+    assert walk._repr_html_().count("data:image/png;base64") == 9
+    with pytest.raises(ValueError, match="needs a 2-D latent space"):
+        latent_walk(fake_decoder, line_path([0, 0, 0], [1, 1, 1]), scatter=codes)
+
+
+def test_the_widget_decodes_on_demand():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    widget = latent_walk_widget(fake_decoder, line_path([0.0, 0.0], [1.0, 1.0], steps=4))
+    assert isinstance(widget, ipywidgets.interactive)
+    slider = widget.children[0]
+    assert (slider.min, slider.max) == (0, 3)
