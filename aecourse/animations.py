@@ -13,6 +13,8 @@ so any callable that maps codes of shape (n, d) to images of shape (n, 784),
 the tests.
 """
 
+import re
+
 import numpy as np
 
 from .plots import LABEL_SIZE, _as_images
@@ -69,6 +71,14 @@ def decode(decoder, codes):
     return images
 
 
+_FONT_AWESOME_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*")
+_BUTTON_SYMBOLS = {
+    "fa-minus": "&minus;", "fa-plus": "+", "fa-fast-backward": "&#x23EE;", "fa-step-backward": "&#x25C1;",
+    "fa-play fa-flip-horizontal": "&#x25C0;", "fa-pause": "&#x23F8;", "fa-play": "&#x25B6;",
+    "fa-step-forward": "&#x25B7;", "fa-fast-forward": "&#x23ED;",
+}
+
+
 class LatentWalk:
     """The frames of a walk and the animation that shows them.
 
@@ -81,9 +91,17 @@ class LatentWalk:
         self._html = None
 
     def to_html(self):
-        """The animation as a self-contained HTML snippet with a slider."""
+        """The animation as a self-contained HTML snippet with a slider.
+
+        matplotlib's player draws its buttons with Font Awesome icons loaded from
+        a CDN; the book must work offline, so the link goes and each icon becomes
+        a character that every font has.
+        """
         if self._html is None:
-            self._html = self.animation.to_jshtml(default_mode="once")
+            html = _FONT_AWESOME_LINK.sub("", self.animation.to_jshtml(default_mode="once"))
+            for icon, symbol in _BUTTON_SYMBOLS.items():
+                html = html.replace(f'<i class="fa {icon}"></i>', symbol)
+            self._html = html
         return self._html
 
     def _repr_html_(self):

@@ -157,6 +157,9 @@ def test_interpolation_animation_has_one_frame_per_code_and_a_slider():
     html = walk._repr_html_()
     assert html.count("data:image/png;base64") == 6
     assert 'type="range"' in html  # the slider
+    # nothing is loaded from outside the page (matplotlib's player links Font Awesome from a CDN)
+    assert "https://" not in html and "font-awesome" not in html and 'class="fa ' not in html
+    assert "&#x25B6;" in html  # the play button is still labelled
     assert repr(walk) == "<LatentWalk: 6 frames>"  # the stored text/plain stays stable
     assert not plt.get_fignums(), "the still figure must not be shown besides the animation"
 
