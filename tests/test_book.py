@@ -57,9 +57,15 @@ def solution_lines():
 
     A line that the master also gives outside its solutions, alone or within a
     longer line (``keras.layers.Dense(256, activation="relu"),`` in a helper the
-    exercise provides), is no secret and is left out.
+    exercise provides), is no secret and is left out; so is a statement that a chapter
+    shows as its own lesson code (chapter 3 compiles its classifier exactly as exercise 3
+    asks the student to).
     """
     lines, given = set(), set()
+    for chapter in (ROOT / "book").glob("*.ipynb"):
+        for cell in json.loads(chapter.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                given.update(re.sub(r"\s+", " ", line.strip()) for line in _statements("".join(cell["source"])))
     for master in (ROOT / "solutions").glob("*.ipynb"):
         for cell in json.loads(master.read_text())["cells"]:
             source = "".join(cell["source"])
