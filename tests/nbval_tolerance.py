@@ -21,8 +21,8 @@ A cell declares its rules in its metadata, each naming a *kind* of number from
 ``.``, an exponent or a ``%``) may differ by the kind's tolerance, and every other character,
 integers included, must be the same. ``glue`` is a regular expression matched against the
 whole name of a value glued with ``myst_nb.glue``: its decimal numbers are compared the same
-way, and runs of spaces between them may differ in length (numpy pads a printed array to its
-widest number). A list of kinds gives one kind to each number of the line in order. A number written
+way, and the spaces that border them may differ (numpy pads a printed array to its widest
+number, on either side of it). A list of kinds gives one kind to each number of the line in order. A number written
 with ``%`` is compared as a fraction (``93.1%`` is 0.931).
 
 The plugin only decides that two outputs agree; when they do not, nbval reports the stored
@@ -102,8 +102,21 @@ def _split(line):
 
 
 def _spaced(pieces):
-    """Text pieces with every run of spaces as one: numpy pads printed arrays to the widest number."""
-    return [re.sub(r" +", " ", piece) for piece in pieces]
+    """Text pieces without the spaces that border a number, other runs of spaces as one.
+
+    numpy pads a printed array to its widest number, on either side: ``[-7.7   3.04]``
+    and ``[-7.62  2.8 ]`` are the same text around other numbers.
+    """
+    last = len(pieces) - 1
+    spaced = []
+    for index, piece in enumerate(pieces):
+        piece = re.sub(r" +", " ", piece)
+        if index > 0:
+            piece = piece.lstrip(" ")
+        if index < last:
+            piece = piece.rstrip(" ")
+        spaced.append(piece)
+    return spaced
 
 
 def _is_decimal(token):

@@ -38,6 +38,8 @@ def test_text_integers_and_unnamed_lines_stay_exact():
 def test_only_the_padding_between_numbers_may_change_on_a_named_line():
     rule = [{"kind": "spread", "line": "code mean"}]
     assert lines_agree("code mean: [-7.7   3.04]", "code mean: [-7.61  2.65]", rule)
+    assert lines_agree("code mean: [-7.7   3.04]  code std: [8.13 7.74]", "code mean: [-7.62  2.8 ]  code std: [8.06 7.69]", rule)
+    assert not lines_agree("code mean: [-7.7   3.04]", "code mean: [-7.7   3.04 x]", rule)
     assert not lines_agree("code mean: [-7.7   3.04]", "code std: [-7.61  2.65]", rule)
     assert not lines_agree("x   1.0", "x 1.0", [])
 
