@@ -331,7 +331,6 @@ def _finish(run, assignment, out_dir):
         assignment, run.submission, run.digest, worker_result,
         time.monotonic() - run.started, run.peak_mb, run.killed_because,
     )
-    _write_atomic(out_dir / "results" / f"{run.submission.stem}.json", json.dumps(record, indent=1) + "\n")
     shutil.rmtree(run.job_dir, ignore_errors=True)
     return record
 
@@ -397,8 +396,12 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
                 time.sleep(0.2)
                 for run in [r for r in running if _check(r, limits)]:
                     running.remove(run)
-                    records[run.submission.name] = _finish(run, assignment, out_dir)
+                    record = records[run.submission.name] = _finish(run, assignment, out_dir)
+                    # The gradebook first, then the resume record: a result on disk is always in the
+                    # gradebook, even when Ctrl-C comes between the two writes.
                     _write_gradebook(out_dir, [records[s.name] for s in submissions if s.name in records])
+                    _write_atomic(out_dir / "results" / f"{run.submission.stem}.json",
+                                  json.dumps(record, indent=1) + "\n")
                     bar.update(1)
         finally:
             for run in running:  # interrupted: stop what is running; its result is simply not recorded
