@@ -230,11 +230,12 @@ def main(argv=None):
     failures = 0
     for path in selected:
         seconds, nb = run_notebook(path, allow_errors=bool(args.out))
-        value, meaning = key_result(path, nb) if not failed_cells(nb) else ("", meaning_of(path))
+        failed = failed_cells(nb)
+        value, meaning = key_result(path, nb) if not failed else ("", meaning_of(path))
         results.append((_key(path), seconds, value, meaning))
         save_notebook(nb, args.out / f"{_key(path)}.ipynb" if args.out else path)
         print(f"{_key(path):40s} {seconds:6.1f} s  {value} {meaning}", flush=True)
-        for index, name, message in failed_cells(nb):
+        for index, name, message in failed:
             failures += 1
             print(f"    cell {index} raised {name}: {message}".rstrip(), flush=True)
     if args.out:

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from nbval_tolerance import _glue_name, _text, cell_rules
+from nbval_tolerance import _fields, _glue_name, _text, cell_rules
 
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 NOTEBOOKS = CHAPTERS + sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -37,21 +37,15 @@ def test_every_chapter_asserts_its_lessons_in_hidden_cells(path):
 def test_every_tolerance_rule_is_valid_and_matches_a_stored_output(path):
     for index, cell in enumerate(read(path).cells):
         rules = cell_rules(cell)  # raises on an unknown kind or a malformed rule
-        lines = [line for o in cell.get("outputs", []) for value in _texts(o) for line in value.split("\n")]
+        texts = [_text(get()) for o in cell.get("outputs", []) for key, get, _ in _fields(o)
+                 if not key.startswith("image/")]
+        lines = [line for text in texts if isinstance(text, str) for line in text.split("\n")]
         glued = [_glue_name(o) for o in cell.get("outputs", []) if _glue_name(o)]
         for rule in rules:
             if "line" in rule:
                 assert any(re.search(rule["line"], line) for line in lines), f"{path.name} cell {index}: {rule} matches no line"
             else:
                 assert any(re.fullmatch(rule["glue"], name) for name in glued), f"{path.name} cell {index}: {rule} names no glued value"
-
-
-def _texts(output):
-    if output.get("output_type") == "stream":
-        yield _text(output["text"])
-    for key, value in output.get("data", {}).items():
-        if isinstance(_text(value), str) and not key.startswith("image/"):
-            yield _text(value)
 
 
 def test_the_book_hides_the_lesson_checks(built):
