@@ -17,7 +17,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MNIST", "MNISTUnavailableError", "load_mnist", "EMBEDDED_TEST_SIZE"]
+__all__ = [
+    "MNIST",
+    "MNISTUnavailableError",
+    "load_mnist",
+    "one_of_each_digit",
+    "EMBEDDED_TEST_SIZE",
+]
 
 EMBEDDED_TEST_SIZE = 1000
 SPLIT_SEED = 0
@@ -149,3 +155,30 @@ def load_mnist(*, images=False, full=None, cache_path=None):
         x_train = x_train.reshape(-1, 28, 28, 1)
         x_test = x_test.reshape(-1, 28, 28, 1)
     return MNIST(x_train, y_train, x_test, y_test)
+
+
+def one_of_each_digit(labels):
+    """Indices of the first digit of each class 0 to 9, in that order.
+
+    Figures index the test set with them, so every grid of reconstructions shows
+    one 0, one 1, ... one 9, the same ten digits in every chapter.
+
+    Parameters
+    ----------
+    labels : array-like of int
+        Digit labels, for example ``y_test``.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (10,)
+
+    Raises
+    ------
+    ValueError
+        If some class from 0 to 9 does not occur in ``labels``.
+    """
+    labels = np.asarray(labels)
+    missing = [d for d in range(10) if not np.any(labels == d)]
+    if missing:
+        raise ValueError(f"no digit of class {missing} among the {len(labels)} labels")
+    return np.array([int(np.argmax(labels == d)) for d in range(10)])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aecourse import data
-from aecourse.data import MNISTUnavailableError, load_mnist
+from aecourse.data import MNISTUnavailableError, load_mnist, one_of_each_digit
 
 
 def test_embedded_split_shapes_and_range():
@@ -107,3 +107,16 @@ def test_truncated_embedded_file(embedded_file):
     np.savetxt(embedded_file, np.zeros((10, 785)), delimiter=",")
     with pytest.raises(MNISTUnavailableError, match="expected 5000 rows"):
         load_mnist()
+
+
+def test_one_of_each_digit_picks_each_class_once_in_order():
+    y_test = load_mnist().y_test
+    shown = one_of_each_digit(y_test)
+    assert list(y_test[shown]) == list(range(10))
+    # The first of each class: no earlier test digit has the same label.
+    assert all(d not in y_test[:i] for d, i in zip(range(10), shown))
+
+
+def test_one_of_each_digit_names_the_missing_classes():
+    with pytest.raises(ValueError, match=r"class \[0, 3"):
+        one_of_each_digit([1, 2, 4, 5, 6, 7, 8, 9])
