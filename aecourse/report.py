@@ -41,7 +41,7 @@ KEY_RESULTS = {
     "book/04_single_layer": ("glue", "mse_100", "test MSE per pixel of the 784-100-784 autoencoder"),
     "book/05_stacked": ("glue", "mse_ae_32", "test MSE per pixel of the deep autoencoder with a 32-number code"),
     "book/06_denoising": ("glue", "psnr_gain", "PSNR gain (dB) of the denoiser at noise factor 0.5"),
-    "book/07_convolutional": ("glue", "mse_conv", "test MSE per pixel of the 4x4x16 convolutional autoencoder"),
+    "book/07_convolutional": ("glue", "mse_conv_32", "test MSE per pixel of the convolutional autoencoder with a 32-number code"),
     "book/08_ae_vs_pca": ("glue", "max_angle", "largest principal angle (degrees), linear autoencoder vs PCA"),
     "book/09_latent_space": ("glue", "auc_ae", "ROC AUC of one-class anomaly detection"),
     "book/10_vae": ("glue", "test_rec", "reconstruction term (nats per test digit) of the 2-D VAE"),
