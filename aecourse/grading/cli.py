@@ -1,0 +1,66 @@
+"""``python -m aecourse.grade``: the command line of the batch grader."""
+
+import argparse
+import sys
+import time
+
+from ..assign import AssignError
+from .batch import grade_folder, output_folder
+from .gradebook import GradebookBusy
+from .limits import GradingLimits
+from .sandbox import SandboxUnavailable
+
+__all__ = ["main"]
+
+
+def main(argv=None):
+    defaults = GradingLimits()
+    parser = argparse.ArgumentParser(
+        prog="python -m aecourse.grade",
+        description="Grade every .ipynb in a folder against an assignment's public and hidden tests, "
+                    "each in its own sandbox.",
+    )
+    parser.add_argument("submissions", help="folder with the submitted notebooks")
+    parser.add_argument("--assignment", required=True, help="assignment name, e.g. 02_mnist_pca (a notebook in solutions/)")
+    parser.add_argument("--out", help="output folder (default: grading-output/<assignment>)")
+    parser.add_argument("--jobs", type=int, help="submissions graded in parallel (default: number of cores)")
+    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+                        help="CPU seconds per submission; wall-clock backstop 3x this (default %(default)s)")
+    parser.add_argument("--cell-timeout", type=float, default=defaults.cell_timeout,
+                        help="CPU seconds before a cell is interrupted (default %(default)s)")
+    parser.add_argument("--memory-mb", type=float, default=defaults.memory_mb,
+                        help="memory limit per submission in MB, its files in /tmp included (default %(default)s)")
+    parser.add_argument("--max-output", type=int, default=defaults.max_output_bytes,
+                        help="bytes of outputs of every kind kept per submission (default %(default)s)")
+    parser.add_argument("--regrade", action="store_true", help="grade everything again instead of resuming")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="run submissions without bubblewrap, able to read and change your files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    limits = GradingLimits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory_mb=args.memory_mb,
+                           max_output_bytes=args.max_output)
+    if args.unsafe_no_sandbox:
+        print("warning: grading without a sandbox: the submissions can read and change your files",
+              file=sys.stderr)
+    started = time.monotonic()
+    try:
+        records = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs, limits=limits,
+                               regrade=args.regrade, progress=not args.quiet,
+                               unsafe_no_sandbox=args.unsafe_no_sandbox)
+    except (FileNotFoundError, AssignError, SandboxUnavailable, GradebookBusy) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the gradebook holds every submission finished so far; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    if not records:
+        print(f"no .ipynb files in {args.submissions}", file=sys.stderr)
+        return 1
+    out = output_folder(args.out, records[0]["assignment"])
+    full = sum(r["total"] == r["possible"] for r in records)
+    with_problems = sum(bool(r["problems"]) for r in records)
+    print(f"graded {len(records)} submissions in {time.monotonic() - started:.0f} s: "
+          f"{full} with full marks, {with_problems} with problems noted")
+    print(f"gradebook: {out / 'gradebook.csv'}\nfeedback:  {out / 'feedback'}/ (one file per student)")
+    return 0

@@ -1,0 +1,173 @@
+"""The output folder: a lock, files no submission can redirect, and the gradebook itself.
+
+Every file is written atomically (a new temporary file opened with ``O_EXCL`` and
+``O_NOFOLLOW``, then renamed over the old one) relative to a folder opened without
+following links, so a link, FIFO or device planted at a result's path is replaced,
+never followed or opened. Files are read only when they are regular files. On-disk
+names come from a hash of the submission's file name, so any name (long, unicode,
+with spaces or slashes) is safe; the readable part is a short, cleaned prefix.
+"""
+
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+__all__ = ["GradebookBusy", "OutputFolder", "disk_name", "csv_safe", "feedback_text"]
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class GradebookBusy(RuntimeError):
+    pass
+
+
+def disk_name(submission_name, suffix):
+    """A safe file name for a submission: cleaned prefix + hash of the real name."""
+    digest = hashlib.sha256(submission_name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", submission_name.rsplit(".", 1)[0]).strip("._")[:40] or "submission"
+    return f"{stem}-{digest}{suffix}"
+
+
+def csv_safe(value):
+    """A cell a spreadsheet shows as text: a leading = + - @ would start a formula."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+class OutputFolder:
+    """``--out``, locked for one grader at a time."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise GradebookBusy(f"another grader is writing to {self.path}; wait for it or choose another --out") from None
+        self._dirs = {}
+
+    def close(self):
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs = {}
+        os.close(self._lock_fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _dir(self, sub):
+        if sub not in self._dirs:
+            parent = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                if sub:
+                    try:
+                        os.mkdir(sub, 0o755, dir_fd=parent)
+                    except FileExistsError:
+                        pass
+                    fd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+                else:
+                    fd = os.dup(parent)
+            except OSError as err:
+                raise OSError(f"{self.path / sub} is not a plain folder ({err.strerror}); move it away") from None
+            finally:
+                os.close(parent)
+            self._dirs[sub] = fd
+        return self._dirs[sub]
+
+    def write(self, sub, name, data):
+        """Write ``data`` (str or bytes) to ``sub/name`` atomically, replacing whatever is there."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        folder = self._dir(sub)
+        temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                     dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            try:
+                os.unlink(temporary, dir_fd=folder)
+            except OSError:
+                pass
+            raise
+
+    def read(self, sub, name, max_bytes=64 * 2**20):
+        """The bytes of ``sub/name`` if it is a regular file (not a link, FIFO or device), else None."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._dir(sub))
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+                return None
+            return f.read(max_bytes)
+
+    def names(self, sub):
+        return sorted(os.listdir(self._dir(sub)))
+
+    def records(self, assignment):
+        """Every result record in ``results/`` of ``assignment``, by submission name."""
+        found = {}
+        for name in self.names("results"):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            raw = self.read("results", name)
+            try:
+                record = json.loads(raw) if raw else None
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and record.get("assignment") == assignment and \
+                    name == disk_name(str(record.get("submission")), ".json"):
+                found[record["submission"]] = record
+        return found
+
+    def write_gradebook(self, records):
+        """``gradebook.csv`` and ``feedback.json`` from every record, sorted by submission."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["submission", "question", "score", "possible", "comment"])
+        ordered = [records[name] for name in sorted(records)]
+        for record in ordered:
+            name = csv_safe(record["submission"])
+            for question, result in record["questions"].items():
+                writer.writerow([name, question, f"{result['score']:g}", f"{result['possible']:g}",
+                                 csv_safe(result["comment"])])
+            summary = "; ".join(record["problems"]) or "ran without problems"
+            writer.writerow([name, "total", f"{record['total']:g}", f"{record['possible']:g}", csv_safe(summary)])
+        self.write("", "gradebook.csv", buffer.getvalue())
+        keys = ("status", "total", "possible", "problems", "seconds", "cpu_seconds", "peak_memory_mb", "files")
+        feedback = {
+            record["submission"]: {k: record.get(k) for k in keys}
+            | {"questions": {q: {k: r[k] for k in ("score", "possible", "feedback")}
+                             for q, r in record["questions"].items()}}
+            for record in ordered
+        }
+        self.write("", "feedback.json", json.dumps(feedback, indent=1, ensure_ascii=False) + "\n")
+
+
+def feedback_text(record):
+    """The feedback a student gets: scores, problems, and per failed test a hint, never test source."""
+    lines = [f"# Feedback on {record['submission']}", "",
+             f"Assignment {record['assignment']}: {record['total']:g} of {record['possible']:g} points.", ""]
+    if record["problems"]:
+        lines += ["Problems found while running your notebook:", ""]
+        lines += [f"- {p}" for p in record["problems"]] + [""]
+    for question, result in record["questions"].items():
+        lines += [f"## {question}: {result['score']:g} of {result['possible']:g}", "", result["feedback"], ""]
+    return "\n".join(lines)

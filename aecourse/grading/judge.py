@@ -1,0 +1,233 @@
+"""The judge: scores one submission in a clean interpreter that never runs student code.
+
+``python -I -m aecourse.grading.judge IN_FD OUT_FD`` is started by the batch
+(:mod:`aecourse.grading.batch`) for each submission, in the job's own folder, which
+the sandbox cannot see. It reads its job as JSON on stdin (the submission's path, the
+assignment's tests, public and hidden, which never touch the disk, the master's
+set-up code and the limits) and talks to the sandbox through the two pipe ends
+``IN_FD`` (from the sandbox) and ``OUT_FD`` (to it).
+
+It checks the submission, sends it into the sandbox, receives the executed notebook
+and the answers as plain data (:mod:`aecourse.grading.plain`), runs the master's
+set-up cells itself (so the data the tests use is the instructor's), and runs every
+test with the answers. A student *function* is a :class:`FunctionProxy`: calling it
+sends plain arguments into the sandbox and returns the plain result. Scores are
+clamped to ``[0, possible]``; NaN and infinity count as wrong. It writes
+``result.json`` and ``executed.ipynb`` into its working folder.
+"""
+
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["FunctionProxy", "StudentCodeError", "judge", "main"]
+
+
+class StudentCodeError(RuntimeError):
+    """The student's function raised, or returned something that is not a plain answer."""
+
+
+def _finite(value):
+    import numpy as np
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind in "fc":
+        return bool(np.isfinite(value).all())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
+class Channel:
+    """The plain-data conversation with one sandbox."""
+
+    def __init__(self, in_fd, out_fd):
+        self.inbox = os.fdopen(in_fd, "rb", buffering=0)
+        self.outbox = os.fdopen(out_fd, "wb")
+        self.open = True
+
+    def send(self, value):
+        from . import plain
+
+        try:
+            plain.send(self.outbox, value)
+        except (BrokenPipeError, OSError, ValueError):
+            self.open = False
+            raise EOFError("the submission's sandbox has ended") from None
+
+    def receive(self):
+        from . import plain
+
+        try:
+            return plain.receive(self.inbox)
+        except (EOFError, OSError):
+            self.open = False
+            raise EOFError("the submission's sandbox has ended") from None
+
+
+class FunctionProxy:
+    """Stands for a function defined by the submission; each call runs it in the sandbox."""
+
+    def __init__(self, name, channel):
+        self.__name__ = name
+        self._channel = channel
+
+    def __call__(self, *args, **kwargs):
+        from .plain import PlainDataError
+
+        if not self._channel.open:
+            raise StudentCodeError(f"{self.__name__} cannot be called: the submission's sandbox has ended")
+        try:
+            self._channel.send({"name": self.__name__, "args": list(args), "kwargs": dict(kwargs)})
+            reply = self._channel.receive()
+        except EOFError as err:
+            raise StudentCodeError(f"{self.__name__} did not return: {err} (a time or memory limit?)") from None
+        except PlainDataError as err:
+            raise StudentCodeError(f"{self.__name__} returned something the grader cannot read: {err}") from None
+        if not isinstance(reply, dict) or not ("value" in reply or "raised" in reply):
+            raise StudentCodeError(f"{self.__name__} gave a malformed reply")
+        if "raised" in reply:
+            raise StudentCodeError(str(reply["raised"])[:300])
+        value = reply["value"]
+        if isinstance(value, dict) and set(value) <= {"$function", "$unplain"}:
+            raise StudentCodeError(f"{self.__name__} returned something that is not plain data")
+        if not _finite(value):
+            raise StudentCodeError(f"{self.__name__} returned NaN or infinity")
+        return value
+
+    def __repr__(self):
+        return f"<function {self.__name__} of the submission>"
+
+
+def _message(err):
+    """What a student may read about a failed test: never the test's source."""
+    if isinstance(err, AssertionError):
+        text = str(err).strip()
+        return text[:300] if text else "a check did not hold"
+    if isinstance(err, StudentCodeError):
+        return str(err)[:300]
+    return f"{type(err).__name__}: {str(err)[:300]}"
+
+
+def _given_namespace(given_code):
+    """Run the master's set-up cells (instructor code) and return their names."""
+    namespace = {"__name__": "__aecourse_given__"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for source in given_code:
+            exec(compile(source, "<assignment set-up>", "exec"), namespace)
+    return namespace
+
+
+def _answers(raw, channel, problems):
+    env = {}
+    for name, value in (raw or {}).items():
+        if not isinstance(name, str):
+            continue
+        if isinstance(value, dict) and set(value) == {"$function"}:
+            env[name] = FunctionProxy(name, channel)
+        elif isinstance(value, dict) and set(value) == {"$unplain"}:
+            problems.append(f"{name} is of type {str(value['$unplain'])[:60]}, not a number, array or string: "
+                            "the grader counts it as missing")
+        elif not _finite(value):
+            problems.append(f"{name} is NaN or infinite: counted as wrong")
+        else:
+            env[name] = value
+    return env
+
+
+def run_tests(tests, env):
+    """Run every question's tests against ``env``; return {question: result}."""
+    from otter.test_files.abstract_test import TestCaseResult
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    questions = {}
+    for question, source in sorted(tests.items()):
+        test_file = ExceptionTestFile.from_string(source, path=f"{question}.py")
+        results, failed = [], []
+        for case in test_file.test_cases:
+            try:
+                case.body.call_func(env)
+                passed, message = True, ""
+            except Exception as err:
+                passed, message = False, _message(err)
+                failed.append({"hidden": bool(case.hidden), "message": message})
+            results.append(TestCaseResult(test_case=case, message=message, passed=passed))
+        test_file.test_case_results = results
+        possible = float(test_file.possible)
+        score = float(test_file.score)
+        if not math.isfinite(score):
+            score = 0.0
+        questions[question] = {"score": min(max(score, 0.0), possible), "possible": possible, "failed": failed}
+    return questions
+
+
+def judge(job, channel):
+    import nbformat
+
+    from .notebook import SubmissionError, cell_errors, limit_outputs, read_submission, syntax_problems
+
+    result = {"status": "graded", "problems": [], "questions": {}}
+    raw = Path(job["submission"]).read_bytes()
+    try:
+        nb = read_submission(raw)
+    except SubmissionError as err:
+        return {**result, "status": "unreadable", "problems": [str(err)]}
+    result["problems"].extend(syntax_problems(nb))
+    limits = job["limits"]
+    try:
+        channel.send({
+            "notebook": nbformat.writes(nb), "file_name": job["file_name"], "answers": job["answers"],
+            "cell_timeout": limits["cell_timeout"], "cell_wall_timeout": limits["cell_wall_timeout"],
+            "max_output_bytes": limits["max_output_bytes"],
+        })
+        ran = channel.receive()
+        Path("ran").touch()  # tells the batch that the notebook's run is over; the tests' calls begin
+        if not isinstance(ran, dict):
+            raise ValueError("not a dict")
+    except EOFError:
+        ran = {"executed": "", "answers": {}, "problems": ["the sandbox ended before the notebook had run"]}
+    except ValueError as err:
+        ran = {"executed": "", "answers": {}, "problems": [f"the sandbox sent something unreadable ({err})"]}
+    result["problems"].extend(str(p)[:300] for p in ran.get("problems", []) if isinstance(p, str))
+    try:
+        executed = nbformat.reads(ran.get("executed") or "", as_version=4)
+        if limit_outputs(executed, limits["max_output_bytes"]) and not any("outputs passed" in p for p in result["problems"]):
+            result["problems"].append(f"the notebook's outputs passed {limits['max_output_bytes']:,} bytes; "
+                                      "the rest was dropped")
+        result["problems"].extend(cell_errors(executed, float(limits["cell_timeout"])))
+        nbformat.write(executed, "executed.ipynb")
+    except Exception:
+        pass  # nothing ran (or garbage came back): there is no executed notebook to keep
+    env = _given_namespace(job["given_code"])
+    env.update(_answers(ran.get("answers"), channel, result["problems"]))
+    with contextlib.redirect_stdout(io.StringIO()):
+        result["questions"] = run_tests(job["tests"], env)
+    return result
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    job = json.loads(sys.stdin.read())
+    channel = Channel(int(argv[0]), int(argv[1]))
+    try:
+        result = judge(job, channel)
+    except Exception as err:  # report, never crash the batch
+        result = {"status": "error", "questions": {},
+                  "problems": [f"the grader failed: {type(err).__name__}: {str(err)[:300]}"]}
+    with contextlib.suppress(EOFError):
+        if channel.open:
+            channel.send({"quit": True})
+    Path("result.json").write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

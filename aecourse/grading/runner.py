@@ -1,0 +1,287 @@
+"""The sandbox side: run one submission's notebook, then answer the judge's calls.
+
+``python -m aecourse.grading.runner`` runs inside the sandbox (see
+:mod:`aecourse.grading.sandbox`). It speaks plain-data frames
+(:mod:`aecourse.grading.plain`) on its stdin and stdout, which it keeps for itself:
+
+1. reads the job: the notebook (already checked by the judge), its file name, the
+   per-cell limits and the names of the answers the tests need;
+2. runs the notebook in a fresh Jupyter kernel, interrupting a cell that has used
+   ``cell_timeout`` CPU seconds, and keeping at most ``max_output_bytes`` of outputs;
+3. sends back the executed notebook and the answers as plain data (a function is
+   sent as its name);
+4. serves calls: the judge sends a function's name and plain arguments, the kernel
+   runs the student's function and the plain result (or the exception's name and
+   message) goes back.
+
+Nothing here is trusted: the student's code shares the sandbox with this process and
+may replace anything in it. The judge treats every byte it gets from here as input.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import plain
+from .notebook import TRUNCATION_MARK, limit_outputs, number_code_cells
+
+EXCHANGE = "/tmp/.aecourse-exchange"
+CPU_FILE = "/run/aecourse/cpuacct.usage"  # the job's cgroup CPU time, bound in read-only
+
+HARVEST = """\
+def _aecourse_harvest(names, path):
+    import aecourse.grading.plain as plain
+    values = {}
+    for name in names:
+        if name not in globals():
+            continue
+        value = globals()[name]
+        if callable(value) and not isinstance(value, type):
+            values[name] = {"$function": name}
+            continue
+        arrays = {}
+        try:
+            plain.encode(value, arrays)
+            values[name] = value
+        except Exception:
+            values[name] = {"$unplain": type(value).__name__}
+    frame = plain.pack(values)
+    with open(path, "wb") as f:
+        f.write(frame)
+_aecourse_harvest(%r, %r)
+del _aecourse_harvest
+"""
+
+CALL = """\
+def _aecourse_call(request_path, reply_path):
+    import aecourse.grading.plain as plain
+    with open(request_path, "rb") as f:
+        request = plain.unpack_frame(f.read())
+    function = globals().get(request["name"])
+    try:
+        reply = {"value": function(*request["args"], **request["kwargs"])}
+        frame = plain.pack(reply)
+    except BaseException as err:
+        reply = {"raised": f"{type(err).__name__}: {str(err)[:300]}"}
+        frame = plain.pack(reply)
+    with open(reply_path, "wb") as f:
+        f.write(frame)
+_aecourse_call(%r, %r)
+del _aecourse_call
+"""
+
+
+def _job_cpu_seconds():
+    """CPU seconds of the whole job (the cgroup's counter), else of this process's children."""
+    try:
+        with open(CPU_FILE) as f:
+            return int(f.read()) / 1e9
+    except (OSError, ValueError):
+        pass
+    import psutil
+
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+class CellCpuWatchdog:
+    """Interrupt the kernel once a cell has used ``limit`` CPU seconds.
+
+    CPU time, not wall time, so that a busy machine does not interrupt a good cell.
+    """
+
+    def __init__(self, limit, interval=0.25):
+        self.limit = float(limit)
+        self.interval = interval
+        self.kernel_pid = None
+        self._started_at = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def cell_started(self, **_):
+        self._started_at = _job_cpu_seconds()
+
+    def cell_ended(self, **_):
+        self._started_at = None
+
+    def _watch(self):
+        interrupted_for = None
+        while not self._stop.wait(self.interval):
+            started = self._started_at
+            if started is None or started is interrupted_for or not self.kernel_pid:
+                continue
+            if _job_cpu_seconds() - started > self.limit:
+                interrupted_for = started
+                try:
+                    os.kill(self.kernel_pid, signal.SIGINT)
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _client(nb, job, watchdog):
+    import nbformat
+    from nbclient import NotebookClient
+
+    limit = int(job["max_output_bytes"])
+
+    class Client(NotebookClient):
+        """Counts every kind of output (text, images, HTML) and drops what passes the limit."""
+
+        output_bytes, told = 0, False
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg.get("msg_type") != "error":
+                self.output_bytes += len(json.dumps(msg.get("content", {})))
+                if self.output_bytes > limit:
+                    if not self.told:
+                        self.told = True
+                        outs.append(nbformat.v4.new_output(
+                            "stream", name="stderr",
+                            text=f"{TRUNCATION_MARK} the notebook's outputs passed {limit:,} bytes; "
+                                 "the rest is not shown]\n"))
+                    return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    wall = int(job["cell_wall_timeout"])
+    return Client(
+        nb, timeout=wall, allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
+        error_on_timeout={"ename": "CellTimeout", "traceback": [],
+                          "evalue": f"ran for more than {wall} s of wall-clock time and was interrupted "
+                                    "(waiting instead of computing?)"},
+        resources={"metadata": {"path": os.getcwd()}},
+        on_cell_execute=watchdog.cell_started, on_cell_executed=watchdog.cell_ended,
+    )
+
+
+def _run_extra(client, source, watchdog):
+    """Run code in the kernel outside the notebook, under the same CPU watchdog."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(source)
+    client.nb.cells.append(cell)
+    try:
+        watchdog.cell_started()
+        client.execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+    finally:
+        watchdog.cell_ended()
+        client.nb.cells.pop()
+
+
+def run(job, send, receive):
+    import nbformat
+    from nbclient.exceptions import DeadKernelError
+
+    nb = nbformat.reads(job["notebook"], as_version=4)
+    number_code_cells(nb)
+    Path(job["file_name"]).write_text(job["notebook"])  # the notebook opens itself by this name
+    os.makedirs(EXCHANGE, exist_ok=True)
+    problems, alive = [], True
+    watchdog = CellCpuWatchdog(job["cell_timeout"])
+    client = _client(nb, job, watchdog)
+    with watchdog, client.setup_kernel():
+        watchdog.kernel_pid = client.km.provisioner.pid if client.km.provisioner else None
+        try:
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+        except DeadKernelError:
+            problems.append("the notebook's Python process died (it crashed, ran out of memory or called exit)")
+            alive = False
+        if limit_outputs(nb, job["max_output_bytes"]) or client.told:
+            problems.append(f"the notebook's outputs passed {int(job['max_output_bytes']):,} bytes; "
+                            "the rest was dropped")
+        executed = nbformat.writes(nb)
+        answers = {}
+        if alive:
+            answers_path = f"{EXCHANGE}/answers"
+            try:
+                _run_extra(client, HARVEST % (list(job["answers"]), answers_path), watchdog)
+                with open(answers_path, "rb") as f:
+                    answers = plain.unpack_frame(f.read())
+            except Exception as err:  # a dead kernel or answers that are not plain
+                problems.append(f"the answers could not be read from the notebook ({type(err).__name__})")
+                alive = False
+        send({"executed": executed, "answers": answers, "problems": problems})
+        while alive:
+            try:
+                request = receive()
+            except EOFError:
+                break
+            if request.get("quit"):
+                break
+            request_path, reply_path = f"{EXCHANGE}/request", f"{EXCHANGE}/reply"
+            with open(request_path, "wb") as f:
+                f.write(plain.pack({"name": request["name"], "args": request["args"],
+                                    "kwargs": request["kwargs"]}))
+            if os.path.exists(reply_path):
+                os.remove(reply_path)
+            try:
+                _run_extra(client, CALL % (request_path, reply_path), watchdog)
+                with open(reply_path, "rb") as f:
+                    reply = f.read()
+            except DeadKernelError:
+                send({"raised": "the notebook's Python process died during the call"})
+                break
+            except OSError:
+                send({"raised": "the call was interrupted (too slow, or an endless loop?)"})
+                continue
+            _CHANNEL_OUT.write(reply)
+            _CHANNEL_OUT.flush()
+
+
+_CHANNEL_OUT = None
+
+
+def main():
+    global _CHANNEL_OUT
+    # Keep the channel for this process: the kernel gets /dev/null and stderr instead.
+    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    _CHANNEL_OUT = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: the kernel cannot read our fds
+    except (OSError, AttributeError):
+        pass
+
+    def send(value):
+        plain.send(_CHANNEL_OUT, value)
+
+    def receive():
+        return plain.receive(channel_in)
+
+    job = receive()
+    started = time.monotonic()
+    try:
+        run(job, send, receive)
+    except Exception as err:  # report, never hang the judge
+        try:
+            send({"executed": "", "answers": {}, "problems": [f"the sandbox failed: {type(err).__name__}: {err}"]})
+        except Exception:
+            pass
+    print(f"runner done in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,527 @@
+"""A class of cheating and hostile submissions, one for each attack of issue 14.
+
+Each attack is a notebook whose *honest content* (its answers, without the trick) earns a
+known score: a blank exercise earns 0, the filled exercise earns 8. The tests check that
+every attack scores exactly that, that honest students keep full marks, that no process of
+a job survives, that nothing outside the sandbox changes, and that the hidden tests appear
+in no student-facing file. A second, small batch graded with ``--unsafe-no-sandbox``
+shows that the copying and leaking attacks do work without the sandbox, so the checks
+here can fail.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from aecourse.assign import autograder_tests
+from aecourse.grade import GradingLimits, grade_folder
+from aecourse.grading import sandbox
+from aecourse.grading.batch import WORK_BASE
+from aecourse.grading.gradebook import FORMULA_START, disk_name
+from conftest import ROOT
+from test_grading import ASSIGNMENT, EXERCISE, SOLUTION, filled_exercise, tree_digest
+from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
+
+LIMITS = GradingLimits(timeout=60, cell_timeout=20, memory_mb=2000, max_output_bytes=200_000)
+MARK = "AECOURSE-ATTACK"
+HIDDEN_TEST_NAME = "test_as_good_as_pca_fitted_on_x_fit"  # a hidden test of 02_mnist_pca
+
+
+def blank():
+    return nbformat.read(EXERCISE, as_version=4)
+
+
+def appended(nb, source):
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def honest_then(source):
+    """The filled exercise (8 points) with an attack cell after its first answer."""
+    nb = filled_exercise()
+    index = next(i for i, c in enumerate(nb.cells) if "def pca_reconstruct" in c.source)
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+# --- fooling the checks -----------------------------------------------------------------
+PATCH_OTTER = """
+import otter.test_files.abstract_test as abstract, otter.test_files.exception_test as exception
+abstract.TestFile.score = property(lambda self: 1000.0)
+abstract.TestFile.possible = property(lambda self: 1.0)
+exception.ExceptionTestFile.run = lambda self, env: None
+exception.test_case.call_func = lambda self, env: None
+import builtins; builtins.AssertionError = type("Never", (Exception,), {})
+"""
+ALWAYS_EQUAL = """
+import numpy as np
+class Yes(float):
+    __eq__ = __lt__ = __le__ = __gt__ = __ge__ = __ne__ = lambda self, other: True
+    __sub__ = __rsub__ = __abs__ = lambda self, *other: self
+class YesInt(int):
+    __eq__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
+    __sub__ = __rsub__ = lambda self, *other: self
+class YesArray(np.ndarray):
+    __eq__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
+test_mse_32 = Yes(-1.0)
+k_90 = YesInt(0)
+def pca_reconstruct(x_fit, x, k):
+    return np.zeros((1, 1)).view(YesArray)
+"""
+INFLATE = """
+import json, os, glob
+for name in ("results.json", "/tmp/results.json", "result.json", "../result.json"):
+    try:
+        open(name, "w").write(json.dumps({"questions": {"q1": {"score": 1000, "possible": 3}}, "total": 3000}))
+    except OSError:
+        pass
+q1 = q2 = q3 = 1000
+grader = None
+"""
+PICKLE = """
+import io, os, struct, json, numpy as np
+import aecourse.grading.plain as plain
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/{mark}-pickle-ran",))
+def evil_pack(value):
+    buffer = io.BytesIO()
+    np.savez(buffer, a0=np.array([Payload()], dtype=object))
+    text = json.dumps({{"value": {{"$array": "a0", "scalar": False}}}}).encode()
+    return struct.pack("<II", len(text), len(buffer.getvalue())) + text + buffer.getvalue()
+plain.pack = evil_pack
+import pickle
+pickle.dump = lambda *a, **k: None
+def pca_reconstruct(x_fit, x, k):
+    return np.array([Payload()], dtype=object)
+""".format(mark=MARK)
+
+# --- copying ------------------------------------------------------------------------------
+COPY_SOLUTION = """
+import aecourse, json, os
+root = os.path.dirname(os.path.dirname(os.path.abspath(aecourse.__file__)))
+try:
+    master = json.load(open(os.path.join(root, "solutions", "02_mnist_pca.ipynb")))
+    for cell in master["cells"]:
+        if cell["cell_type"] == "code" and "BEGIN TEST CONFIG" not in "".join(cell["source"]) \\
+                and not "".join(cell["source"]).lstrip().startswith("def test_"):
+            exec("".join(cell["source"]), globals())
+    print("copied the solution")
+except OSError as err:
+    print("no solution to copy:", type(err).__name__)
+"""
+COPY_PROC = """
+import glob, json, os
+seen, copied = 0, False
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    seen += 1
+    places = []
+    try:
+        places += open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\\0")
+        places.append(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        pass
+    for place in places:
+        for path in glob.glob(os.path.join(place, "*.ipynb")) if os.path.isdir(place) else []:
+            try:
+                text = open(path).read()
+            except OSError:
+                continue
+            if "PCA(k).fit(x_fit)" in text and "processes visible" not in text and not copied:
+                for cell in json.loads(text)["cells"]:
+                    if cell["cell_type"] == "code" and "ATTACK" not in "".join(cell["source"]):
+                        try:
+                            exec("".join(cell["source"]), globals())
+                        except Exception:
+                            pass
+                copied = True
+print("processes visible:", seen, "copied:", copied)
+"""
+HIJACK = """
+import glob, os
+places = ["/tmp", os.path.expanduser("~"), "/root", "/run", "/var", "/home"]
+files = [f for place in places for f in glob.glob(place + "/**/kernel-*.json", recursive=True)]
+print("connection files found:", len(files))
+from jupyter_client import BlockingKernelClient
+for path in files:
+    if os.getpid() and str(os.getpid()) in path:
+        continue
+    try:
+        client = BlockingKernelClient(connection_file=path)
+        client.load_connection_file()
+        client.start_channels()
+        client.execute("pca_reconstruct = k_for_variance = None; test_mse_32 = k_90 = -1")
+    except Exception as err:
+        print("hijack failed:", type(err).__name__)
+"""
+
+# --- escaping -------------------------------------------------------------------------------
+SYSCALLS = """
+import ctypes, os, sqlite3
+libc = ctypes.CDLL(None, use_errno=True)
+print("setuid(0):", libc.setuid(0), "mount:", libc.mount(b"none", b"/tmp", b"tmpfs", 0, None),
+      "chroot:", libc.chroot(b"/"), "ptrace(1):", libc.ptrace(16, 1, 0, 0))
+for path in ("/sys/fs/cgroup", "/root/.ssh", "/work", "/etc/shadow"):
+    print(path, "visible" if os.path.exists(path) else "absent")
+try:
+    sqlite3.connect("/usr/lib/{mark}.db").execute("create table t(x)")
+except sqlite3.Error as err:
+    print("sqlite refused:", err)
+try:
+    os.mkfifo("/usr/lib/{mark}-fifo")
+except OSError as err:
+    print("mkfifo refused:", err.strerror)
+""".format(mark=MARK)
+KILL_ALL = """
+import os, signal
+try:
+    os.kill(-1, signal.SIGKILL)
+except OSError:
+    pass
+"""
+DAEMON = """
+import subprocess, sys
+code = '''
+import os, sys, time
+if os.fork(): sys.exit(0)
+os.setsid()
+if os.fork(): sys.exit(0)
+while True:
+    for target in sys.argv[1:]:
+        try:
+            open(target, "a").write("hacked\\\\n")
+        except OSError:
+            pass
+    time.sleep(0.5)
+'''
+subprocess.Popen([sys.executable, "-c", code, "{mark}-daemon"] + TARGETS).wait()
+"""
+SWARM = """
+import subprocess, sys
+started = 0
+for i in range(200):
+    try:
+        subprocess.Popen(["sleep", "1000", "{mark}"], start_new_session=True)
+        started += 1
+    except OSError:
+        break
+print("started", started)
+""".format(mark=MARK)
+MEMORY_CHILD = """
+import subprocess, sys
+child = subprocess.run([sys.executable, "-c", "import numpy as np; a = np.ones(400_000_000); print(a.sum())"])
+print("child ended with", child.returncode)
+"""
+FILLS = """
+import os
+for path, megabytes in (("/dev/shm/fill", 1000), ("fill.bin", 1500), ("/tmp/fill", 1000)):
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(megabytes):
+                f.write(b"x" * 2**20)
+                written += 1
+    except OSError as err:
+        print(path, "stopped after", written, "MB:", err.strerror)
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+"""
+
+# --- leaks --------------------------------------------------------------------------------
+FIND_HIDDEN = """
+import os
+import sys
+found = []
+system = ("/proc", "/sys", "/dev", "/usr", "/lib", "/lib64", "/bin", "/sbin", sys.prefix)
+for top in ("/", ):
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in system]
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                if os.path.getsize(path) < 2_000_000 and needle in open(path, "rb").read():
+                    found.append(path)
+            except OSError:
+                pass
+print("hidden tests found:", found)
+""".replace("needle", f"(b{HIDDEN_TEST_NAME[:10]!r} + b{HIDDEN_TEST_NAME[10:]!r})")  # not whole in its own source
+ENV = """
+import os
+print("environment:", sorted(os.environ.items()))
+"""
+IMAGES = """
+import matplotlib.pyplot as plt
+for i in range(60):
+    plt.figure(figsize=(6, 6))
+    plt.imshow(np.random.rand(200, 200))
+    plt.show()
+"""
+
+
+def make_attacks(folder, targets):
+    """Write the attack batch; return {file name: score its honest content earns}."""
+    folder.mkdir()
+    expected = {}
+
+    def save(name, nb, score):
+        nbformat.write(nb, folder / name)
+        expected[name] = score
+
+    save("honest_alice.ipynb", filled_exercise(), 8)
+    save("honest_bob.ipynb", nbformat.read(SOLUTION, as_version=4), 8)
+    # fooling the checks
+    save("patch_otter.ipynb", appended(blank(), PATCH_OTTER), 0)
+    save("always_equal.ipynb", appended(blank(), ALWAYS_EQUAL), 0)
+    save("inflate_scores.ipynb", appended(blank(), INFLATE), 0)
+    save("pickle_tricks.ipynb", appended(blank(), PICKLE), 0)
+    # copying
+    save("copy_solution.ipynb", appended(blank(), COPY_SOLUTION), 0)
+    save("copy_via_proc.ipynb", appended(blank(), COPY_PROC), 0)
+    save("hijack_kernels.ipynb", appended(blank(), HIJACK), 0)
+    # escaping
+    save("syscalls.ipynb", honest_then(SYSCALLS), 8)
+    save("kill_everything.ipynb", appended(blank(), KILL_ALL), 0)
+    save("daemon.ipynb", honest_then(f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK)), 8)
+    save("setsid_swarm.ipynb", honest_then(SWARM), 8)
+    save("memory_child.ipynb", honest_then(MEMORY_CHILD), 8)
+    save("disk_fills.ipynb", honest_then(FILLS), 8)
+    # leaks
+    save("find_hidden_tests.ipynb", appended(blank(), FIND_HIDDEN), 0)
+    save("environment.ipynb", appended(blank(), ENV), 0)
+    # breaking the batch and gradebook names: honest work under awkward names and formats
+    save("images.ipynb", honest_then(IMAGES), 8)
+    save("a" * 243 + ".ipynb", filled_exercise(), 8)  # 249 bytes, the longest legal name
+    save("Homework.IPYNB", filled_exercise(), 8)
+    save('=HYPERLINK("evil.example","click").ipynb', filled_exercise(), 8)
+    save("+1 spaces and ünïcödé.ipynb", filled_exercise(), 8)
+    save("@SUM(1).ipynb", filled_exercise(), 8)
+    save("old_format.ipynb", filled_exercise(), 8)
+    nbformat.write(nbformat.convert(filled_exercise(), 3), folder / "old_format.ipynb")
+    os.mkfifo(folder / "fifo.ipynb")
+    expected["fifo.ipynb"] = 0
+    return expected
+
+
+def sandbox_processes(grader_pid):
+    """Live processes of the jobs of the grader ``grader_pid``, or started by an attack.
+
+    A job's processes run as a sandbox user in a cgroup named after its grader; other
+    graders (other test runs on this machine) are left out. Every attack that starts a
+    process puts MARK in its command line.
+    """
+    found = []
+    for proc in psutil.process_iter(["uids", "cmdline"]):
+        try:
+            uid = proc.info["uids"].real if proc.info["uids"] else 0
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            groups = Path(f"/proc/{proc.pid}/cgroup").read_text()
+        except (psutil.Error, OSError):
+            continue
+        ours = sandbox.UID_BASE <= uid < sandbox.UID_BASE + 1000 and f"/run{grader_pid}-" in groups
+        if ours or MARK in cmdline:
+            found.append((proc.pid, uid, cmdline[:80]))
+    return found
+
+
+def hidden_source_lines(tests):
+    """Lines of hidden test code long enough to be recognised, and not also in what students get."""
+    public = EXERCISE.read_text()
+    lines = set()
+    for source in tests.values():
+        for block in source.split("@test_case(")[1:]:
+            if "hidden=True" in block.split(")")[0]:
+                lines |= {line.strip() for line in block.splitlines()[1:] if len(line.strip()) >= 30}
+            else:
+                public += block
+    return {line for line in lines if line not in public}
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory, needs_bwrap):
+    base = tmp_path_factory.mktemp("attacks")
+    instructor = base / "instructor"
+    instructor.mkdir()
+    (instructor / "grades.csv").write_text("alice,8\n")
+    out = base / "out"
+    targets = [str(instructor / "grades.csv"), str(out / "gradebook.csv"), str(ROOT / "README.md")]
+    expected = make_attacks(base / "submissions", targets)
+    os.environ["AECOURSE_INSTRUCTOR_SECRET"] = "s3cret-token-of-the-instructor"
+    before = tree_digest(instructor, base / "submissions")
+    started = time.monotonic()
+    try:
+        records = grade_folder(base / "submissions", ASSIGNMENT, out, jobs=2, limits=LIMITS, progress=False)
+    finally:
+        del os.environ["AECOURSE_INSTRUCTOR_SECRET"]
+    seconds = time.monotonic() - started
+    gradebook = (out / "gradebook.csv").read_bytes()
+    time.sleep(3)  # a surviving daemon would write within 0.5 s
+    return {
+        "expected": expected, "records": {r["submission"]: r for r in records}, "out": out, "seconds": seconds,
+        "survivors": sandbox_processes(os.getpid()), "instructor_unchanged": tree_digest(instructor, base / "submissions") == before,
+        "readme_unchanged": b"hacked" not in (ROOT / "README.md").read_bytes(),
+        "gradebook_unchanged": (out / "gradebook.csv").read_bytes() == gradebook,
+        "leftovers": set(WORK_BASE.glob(f"run{os.getpid()}-*")) if WORK_BASE.exists() else set(),
+        "tests": autograder_tests(ASSIGNMENT),
+    }
+
+
+def printed(attacked, name):
+    path = attacked["out"] / attacked["records"][name]["files"]["executed"]
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_every_attack_scores_what_its_honest_content_earns(attacked):
+    got = {name: attacked["records"][name]["total"] for name in attacked["expected"]}
+    table = "\n".join(f"{name[:50]:50} expected {attacked['expected'][name]:g} got {got[name]:g} "
+                      f"{attacked['records'][name]['problems'][:1]}" for name in sorted(got))
+    print(table)
+    assert got == attacked["expected"], table
+
+
+def test_every_score_is_within_its_question(attacked):
+    for record in attacked["records"].values():
+        for result in record["questions"].values():
+            assert 0 <= result["score"] <= result["possible"]
+
+
+def test_no_process_of_any_job_survives(attacked):
+    assert attacked["survivors"] == []
+    assert "started 200" in printed(attacked, "setsid_swarm.ipynb")
+
+
+def test_nothing_outside_the_sandbox_changed(attacked):
+    assert attacked["instructor_unchanged"] and attacked["readme_unchanged"] and attacked["gradebook_unchanged"]
+    assert not list(Path("/tmp").glob(f"{MARK}*")) and not list(Path("/usr/lib").glob(f"{MARK}*"))
+    assert "hacked" not in (attacked["out"] / "gradebook.csv").read_text()
+
+
+def test_the_sandbox_sees_nothing_of_the_host(attacked):
+    assert "hidden tests found: []" in printed(attacked, "find_hidden_tests.ipynb")
+    assert "no solution to copy: FileNotFoundError" in printed(attacked, "copy_solution.ipynb")
+    text = printed(attacked, "copy_via_proc.ipynb")
+    visible = int(text.split("processes visible:")[1].split()[0])
+    assert visible < 10 and "copied: False" in text  # only the job's own runner and kernel
+    assert "connection files found: 0" in printed(attacked, "hijack_kernels.ipynb")
+    syscalls = printed(attacked, "syscalls.ipynb")
+    assert "setuid(0): -1 mount: -1 chroot: -1 ptrace(1): -1" in syscalls
+    for path in ("/sys/fs/cgroup", "/root/.ssh", "/work", "/etc/shadow"):
+        assert f"{path} absent" in syscalls
+    assert "s3cret" not in printed(attacked, "environment.ipynb")
+
+
+def test_kernel_enforced_limits(attacked):
+    records = attacked["records"]
+    assert records["memory_child.ipynb"]["peak_memory_mb"] <= LIMITS.memory_mb
+    assert "child ended with -9" in printed(attacked, "memory_child.ipynb")  # the OOM killer ended it
+    fills = printed(attacked, "disk_fills.ipynb")
+    for path in ("/dev/shm/fill", "fill.bin", "/tmp/fill"):
+        written = int(fills.split(f"{path} stopped after ")[1].split()[0])
+        assert written <= LIMITS.scratch_mb, fills
+    assert records["disk_fills.ipynb"]["peak_memory_mb"] <= LIMITS.memory_mb
+
+
+def test_hidden_tests_appear_in_no_student_facing_file(attacked):
+    lines = hidden_source_lines(attacked["tests"])
+    assert len(lines) >= 5
+    out = attacked["out"]
+    # honest_bob handed in the master notebook itself: his own file holds the tests.
+    handed_in = {disk_name("honest_bob.ipynb", ".ipynb")}
+    files = list((out / "feedback").iterdir()) + [
+        p for p in (out / "executed").iterdir() if p.name not in handed_in] + [
+        out / "gradebook.csv", out / "feedback.json"]
+    assert len(files) > 2 * len(attacked["expected"]) - 4
+    for path in files:
+        text = path.read_text(errors="replace")
+        assert HIDDEN_TEST_NAME not in text, path
+        leaked = [line for line in lines if line in text]
+        assert not leaked, (path, leaked[:2])
+
+
+def test_no_temporary_folder_is_left(attacked):
+    assert attacked["leftovers"] == set()
+
+
+def test_one_feedback_file_per_student(attacked):
+    names = sorted(p.name for p in (attacked["out"] / "feedback").iterdir())
+    assert names == sorted(disk_name(n, ".md") for n in attacked["expected"])
+    alice = (attacked["out"] / "feedback" / disk_name("honest_alice.ipynb", ".md")).read_text()
+    assert "8 of 8 points" in alice
+
+
+def test_gradebook_names_are_safe(attacked):
+    with open(attacked["out"] / "gradebook.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    totals = {r["submission"]: float(r["score"]) for r in rows if r["question"] == "total"}
+    assert len(totals) == len(attacked["expected"])
+    for row in rows:
+        assert not row["submission"].startswith(FORMULA_START) and not row["comment"].startswith(FORMULA_START)
+    assert totals["'=HYPERLINK(\"evil.example\",\"click\").ipynb"] == 8
+    assert totals["Homework.IPYNB"] == 8 and totals["a" * 243 + ".ipynb"] == 8
+    assert "not a regular file" in attacked["records"]["fifo.ipynb"]["problems"][0]
+
+
+def test_outputs_of_every_kind_are_capped(attacked):
+    record = attacked["records"]["images.ipynb"]
+    assert any("outputs passed" in p for p in record["problems"])
+    size = (attacked["out"] / record["files"]["executed"]).stat().st_size
+    assert size < LIMITS.max_output_bytes + 100_000  # the notebook's own source is about 20 kB
+
+
+UNSAFE_LIMITS = GradingLimits(timeout=60, cell_timeout=20, memory_mb=2000, max_output_bytes=200_000)
+
+
+def test_without_the_sandbox_the_copying_attacks_work(tmp_path):
+    """The control: the same attacks, graded with --unsafe-no-sandbox, do copy and read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nbformat.write(appended(blank(), COPY_SOLUTION), folder / "copy_solution.ipynb")
+    nbformat.write(appended(blank(), FIND_HIDDEN.replace('("/", )', f'({str(ROOT / "solutions")!r}, )')),
+                   folder / "find_hidden_tests.ipynb")
+    records = {r["submission"]: r for r in grade_folder(folder, ASSIGNMENT, tmp_path / "out", jobs=2,
+                                                        limits=UNSAFE_LIMITS, progress=False,
+                                                        unsafe_no_sandbox=True)}
+    assert records["copy_solution.ipynb"]["total"] == 8  # what the sandbox prevents
+    executed = nbformat.read(tmp_path / "out" / records["find_hidden_tests.ipynb"]["files"]["executed"], 4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "02_mnist_pca.ipynb" in text.split("hidden tests found:")[1]
+
+
+def test_a_killed_grader_leaves_no_process_and_resumes(tmp_path, needs_bwrap):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nbformat.write(honest_then(f"TARGETS = {[str(tmp_path / 'victim')]!r}\n" + DAEMON.format(mark=MARK)),
+                   folder / "a_daemon.ipynb")
+    for name in ("b", "c"):
+        nbformat.write(filled_exercise(), folder / f"{name}.ipynb")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "aecourse.grade", str(folder), "--assignment", ASSIGNMENT, "--out", str(out),
+               "--jobs", "1", "--quiet"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    a_json = out / "results" / disk_name("a_daemon.ipynb", ".json")
+    deadline = time.monotonic() + 300
+    while not a_json.exists():
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    time.sleep(3)  # b is running now
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(2)
+    assert sandbox_processes(first.pid) == []
+    assert not (tmp_path / "victim").exists()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
+    assert sorted(r["submission"] for r in records) == ["a_daemon.ipynb", "b.ipynb", "c.ipynb"]
+    assert all(r["total"] == 8 for r in records)
+    assert sandbox_processes(first.pid) == []
