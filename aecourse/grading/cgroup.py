@@ -39,6 +39,12 @@ def available():
     version = _version()
     if version is None:
         return "no usable cgroup hierarchy under /sys/fs/cgroup (need memory, pids, cpuacct and freezer)"
+    if version == 2:
+        enabled = _read(ROOT / "cgroup.subtree_control").split()
+        missing = [c for c in ("memory", "pids", "cpu") if c not in enabled]
+        if missing:
+            return (f"cgroup v2 without the {', '.join(missing)} controller(s) in {ROOT}/cgroup.subtree_control; "
+                    f"enable them as root with: echo '+memory +pids +cpu' > {ROOT}/cgroup.subtree_control")
     probe = ROOT / ("memory" if version == 1 else "") / GROUP
     try:
         probe.mkdir(exist_ok=True)

@@ -1,11 +1,11 @@
 """The judge: scores one submission in a clean interpreter that never runs student code.
 
-``python -I -m aecourse.grading.judge IN_FD OUT_FD`` is started by the batch
-(:mod:`aecourse.grading.batch`) for each submission, in the job's own folder, which
-the sandbox cannot see. It reads its job as JSON on stdin (the submission's path, the
-assignment's tests, public and hidden, which never touch the disk, the master's
-set-up code and the limits) and talks to the sandbox through the two pipe ends
-``IN_FD`` (from the sandbox) and ``OUT_FD`` (to it).
+The batch (:mod:`aecourse.grading.jobs`) starts one judge server per batch,
+``python -I`` on a staged copy of this package (:func:`serve`): it reads the
+assignment's tests, public and hidden, through a pipe (they never touch the disk),
+runs the master's set-up code once, and forks one judge per submission, which works
+in the job's own folder (which the sandbox cannot see) and talks to the sandbox
+through two pipe ends.
 
 It checks the submission, sends it into the sandbox, receives the executed notebook
 and the answers as plain data (:mod:`aecourse.grading.plain`), runs the master's
@@ -168,7 +168,7 @@ def run_tests(tests, env):
     return questions
 
 
-def judge(job, channel):
+def judge(job, channel, given=None):
     import nbformat
 
     from .notebook import SubmissionError, cell_errors, limit_outputs, read_submission, syntax_problems
@@ -205,28 +205,88 @@ def judge(job, channel):
         nbformat.write(executed, "executed.ipynb")
     except Exception:
         pass  # nothing ran (or garbage came back): there is no executed notebook to keep
-    env = _given_namespace(job["given_code"])
+    env = dict(given) if given is not None else _given_namespace(job["given_code"])
     env.update(_answers(ran.get("answers"), channel, result["problems"]))
     with contextlib.redirect_stdout(io.StringIO()):
         result["questions"] = run_tests(job["tests"], env)
     return result
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    job = json.loads(sys.stdin.read())
-    channel = Channel(int(argv[0]), int(argv[1]))
+def _read_json_line(stream):
+    line = stream.readline()
+    if not line:
+        raise EOFError("the batch closed the judge's channel")
+    return json.loads(line)
+
+
+def _judge_one(job, setup, given, in_fd, out_fd):
+    """In a forked child: judge one submission, write ``result.json`` into its folder."""
+    os.chdir(job["dir"])
+    channel = Channel(in_fd, out_fd)
     try:
-        result = judge(job, channel)
+        result = judge({**setup, **job}, channel, given)
     except Exception as err:  # report, never crash the batch
         result = {"status": "error", "questions": {},
                   "problems": [f"the grader failed: {type(err).__name__}: {str(err)[:300]}"]}
     with contextlib.suppress(EOFError):
         if channel.open:
             channel.send({"quit": True})
-    Path("result.json").write_text(json.dumps(result))
+    Path("result.json.tmp").write_text(json.dumps(result))
+    os.replace("result.json.tmp", "result.json")
+
+
+def serve(control_fd):
+    """The judge server: set up once, then fork one clean judge per submission.
+
+    The server reads the assignment (tests, set-up code, answers, limits) as one JSON
+    line on stdin, imports the test tools and runs the master's set-up cells once. It
+    never sees a submission: for each job the batch sends, on the Unix socket
+    ``control_fd``, a JSON line with the job's folder and cgroup, and the two pipe ends
+    of its sandbox; the server forks, moves the child into the job's judge cgroup, and
+    answers with the child's pid. A child is a copy of an interpreter no student code
+    has touched, and whatever a submission does to it dies with it.
+    """
+    import signal
+    import socket
+
+    setup = _read_json_line(sys.stdin)
+    from otter.test_files.exception_test import ExceptionTestFile  # noqa: F401  (imported once, for every child)
+
+    import nbformat  # noqa: F401
+
+    given = _given_namespace(setup["given_code"])
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"ready\n")
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 65536, 2)
+        except OSError:
+            break
+        if not message:
+            break
+        job = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                control.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _judge_one(job, setup, given, *fds)
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        for procs in job["cgroup_procs"]:
+            with contextlib.suppress(OSError), open(procs, "w") as f:
+                f.write(str(pid))
+        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
     return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    return serve(int(argv[0]))
 
 
 if __name__ == "__main__":

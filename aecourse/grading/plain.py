@@ -124,6 +124,7 @@ def unpack(text, blob):
         raise PlainDataError(f"not JSON: {err}") from None
     arrays = {}
     if blob:
+        _check_stored(blob)
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
                 for key in npz.files:
@@ -136,6 +137,22 @@ def unpack(text, blob):
         except Exception as err:  # a malformed zip or npy header
             raise PlainDataError(f"bad array data ({type(err).__name__})") from None
     return decode(tree, arrays)
+
+
+def _check_stored(blob):
+    """Refuse an npz whose members are compressed (a zip bomb) or claim more than it holds."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise PlainDataError(f"bad array data ({type(err).__name__})") from None
+    if len(members) > 10_000:
+        raise PlainDataError("too many arrays")
+    for member in members:
+        if member.compress_type != zipfile.ZIP_STORED or member.file_size > len(blob):
+            raise PlainDataError("compressed or oversized array data")
 
 
 def _read_exactly(stream, size):
@@ -172,6 +189,8 @@ def receive_raw(stream, max_json=MAX_JSON_BYTES, max_npz=MAX_NPZ_BYTES):
 
 
 def unpack_frame(frame):
+    if len(frame) < _HEADER.size:
+        raise PlainDataError("truncated message")
     json_size, npz_size = _HEADER.unpack(frame[:_HEADER.size])
     if _HEADER.size + json_size + npz_size != len(frame):
         raise PlainDataError("truncated message")

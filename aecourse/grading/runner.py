@@ -21,6 +21,7 @@ may replace anything in it. The judge treats every byte it gets from here as inp
 import json
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -29,8 +30,8 @@ from pathlib import Path
 from . import plain
 from .notebook import TRUNCATION_MARK, limit_outputs, number_code_cells
 
-EXCHANGE = "/tmp/.aecourse-exchange"
-CPU_FILE = "/run/aecourse/cpuacct.usage"  # the job's cgroup CPU time, bound in read-only
+EXCHANGE = ".aecourse-exchange"  # in the job's home: its own in the sandbox and without it
+CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v2 cpu.stat), read-only
 
 HARVEST = """\
 def _aecourse_harvest(names, path):
@@ -79,8 +80,11 @@ def _job_cpu_seconds():
     """CPU seconds of the whole job (the cgroup's counter), else of this process's children."""
     try:
         with open(CPU_FILE) as f:
-            return int(f.read()) / 1e9
-    except (OSError, ValueError):
+            text = f.read()
+        if text.startswith("usage_usec"):
+            return int(text.split()[1]) / 1e6
+        return int(text) / 1e9
+    except (OSError, ValueError, IndexError):
         pass
     import psutil
 
@@ -192,7 +196,8 @@ def run(job, send, receive):
     nb = nbformat.reads(job["notebook"], as_version=4)
     number_code_cells(nb)
     Path(job["file_name"]).write_text(job["notebook"])  # the notebook opens itself by this name
-    os.makedirs(EXCHANGE, exist_ok=True)
+    exchange = os.path.abspath(EXCHANGE)
+    os.makedirs(exchange, exist_ok=True)
     problems, alive = [], True
     watchdog = CellCpuWatchdog(job["cell_timeout"])
     client = _client(nb, job, watchdog)
@@ -210,7 +215,7 @@ def run(job, send, receive):
         executed = nbformat.writes(nb)
         answers = {}
         if alive:
-            answers_path = f"{EXCHANGE}/answers"
+            answers_path = f"{exchange}/answers"
             try:
                 _run_extra(client, HARVEST % (list(job["answers"]), answers_path), watchdog)
                 with open(answers_path, "rb") as f:
@@ -226,7 +231,7 @@ def run(job, send, receive):
                 break
             if request.get("quit"):
                 break
-            request_path, reply_path = f"{EXCHANGE}/request", f"{EXCHANGE}/reply"
+            request_path, reply_path = f"{exchange}/request", f"{exchange}/reply"
             with open(request_path, "wb") as f:
                 f.write(plain.pack({"name": request["name"], "args": request["args"],
                                     "kwargs": request["kwargs"]}))
@@ -235,15 +240,17 @@ def run(job, send, receive):
             try:
                 _run_extra(client, CALL % (request_path, reply_path), watchdog)
                 with open(reply_path, "rb") as f:
-                    reply = f.read()
+                    reply = plain.unpack_frame(f.read(plain.MAX_JSON_BYTES + plain.MAX_NPZ_BYTES + 16))
             except DeadKernelError:
                 send({"raised": "the notebook's Python process died during the call"})
                 break
             except OSError:
                 send({"raised": "the call was interrupted (too slow, or an endless loop?)"})
                 continue
-            _CHANNEL_OUT.write(reply)
-            _CHANNEL_OUT.flush()
+            except (plain.PlainDataError, ValueError, struct.error) as err:
+                send({"raised": f"the function's result is not plain data ({str(err)[:100]})"})
+                continue
+            send(reply)  # decoded and encoded again: a malformed frame never reaches the judge
 
 
 _CHANNEL_OUT = None

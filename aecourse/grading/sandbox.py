@@ -9,7 +9,7 @@ Each job runs ``python -m aecourse.grading.runner`` under ``bwrap`` (Debian's
 - a file system built from nothing: the Python environment, ``/usr``, ``/lib`` and
   ``/bin`` read-only, a copy of the ``aecourse`` package (without the repository, so
   without ``solutions/``), fresh ``/proc`` and ``/dev``, and size-capped tmpfs for the
-  scratch home, ``/tmp`` and ``/dev/shm``. Not the repository, the submissions folder,
+  scratch home, ``/tmp`` and ``/dev/shm``, and the job's cgroup CPU counter (read-only). Not the repository, the submissions folder,
   ``--out``, ``/root``, ``/home`` or another job's scratch;
 - its own unprivileged user id (no capabilities, ``no_new_privs``), a cleared
   environment, a new session (no terminal injection), and death with its parent.
@@ -99,13 +99,15 @@ def command(bwrap, package_dir, uid, cpu_file=None, scratch_mb=512, threads=1):
              "--perms", "0755", "--dir", "/opt",
              "--ro-bind", str(package_dir), PACKAGE_DIR]
     if cpu_file:
-        args += ["--perms", "0755", "--dir", "/run/aecourse", "--ro-bind", str(cpu_file), "/run/aecourse/cpuacct.usage"]
+        args += ["--perms", "0755", "--dir", "/run/aecourse", "--ro-bind", str(cpu_file), "/run/aecourse/cpu"]
     for key, value in environment(threads).items():
         args += ["--setenv", key, value]
     args += ["--chdir", HOME, "--"]
+    # -I: no current folder (the student's home) and no environment variable on sys.path.
+    runner = f"import sys; sys.path.insert(0, {PACKAGE_DIR!r}); from aecourse.grading.runner import main; sys.exit(main())"
     args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-             sys.executable, "-m", "aecourse.grading.runner"]
+             sys.executable, "-I", "-c", runner]
     return args
 
 
