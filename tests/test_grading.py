@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from aecourse.grade import GradingLimits, grade_folder
+from aecourse.grading.batch import WORK_BASE
 from aecourse.grading.gradebook import disk_name
 from conftest import ROOT
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
@@ -25,7 +26,9 @@ from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when mi
 ASSIGNMENT = "02_mnist_pca"
 EXERCISE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
-LIMITS = GradingLimits(timeout=40, cell_timeout=10, memory_mb=2500, max_output_bytes=100_000)
+GRADE = [sys.executable, "-m", "aecourse.grade"]
+GRADE_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the command grades with this checkout's code
+LIMITS = GradingLimits(timeout=30, cell_timeout=10, memory_mb=2000, max_output_bytes=100_000)
 
 # A student's answers, written differently from the master solution on purpose.
 ANSWERS = {
@@ -114,15 +117,16 @@ def make_batch(folder, instructor):
 
     save("good_alice.ipynb", "good", filled_exercise())
     save("good_bob.ipynb", "good", nbformat.read(SOLUTION, as_version=4))
+    save("untouched.ipynb", "untouched exercise", raw=EXERCISE.read_bytes())
     save("empty.ipynb", "empty", raw=b"")
     save("cut_off.ipynb", "invalid JSON", raw=EXERCISE.read_bytes()[:5000])
     save("not_a_notebook.ipynb", "JSON, not a notebook", raw=b'["cells", 1, 2]')
-    save("syntax_error.ipynb", "syntax error",
-         filled_exercise(**{"test_mse_32 = ": "test_mse_32 = float(np.mean((x_test - pca_reconstruct(x_train, x_test, 32) ** 2)\n"}))
+    save("syntax_error.ipynb", "syntax error", filled_exercise(**{
+        "test_mse_32 = ": "test_mse_32 = float(np.mean((x_test - pca_reconstruct(x_train, x_test, 32) ** 2)\n"}))
     save("exception.ipynb", "exception",
          filled_exercise(**{"def pca_reconstruct": "def pca_reconstruct(x_fit, x, k):\n    return 1 / 0\n"}))
-    save("endless_loop.ipynb", "endless loop",
-         filled_exercise(**{"def k_for_variance": "def k_for_variance(x_fit, share):\n    return 1\n\nwhile True:\n    pass\n"}))
+    save("endless_loop.ipynb", "endless loop", filled_exercise(**{
+        "def k_for_variance": "def k_for_variance(x_fit, share):\n    return 1\n\nwhile True:\n    pass\n"}))
     save("stubborn_loop.ipynb", "endless loop that ignores interrupts", with_extra_cell(filled_exercise(), (
         "while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass\n")))
     save("sleeper.ipynb", "sleeps forever, ignoring interrupts", with_extra_cell(filled_exercise(), (
@@ -155,36 +159,56 @@ def make_batch(folder, instructor):
     return kinds
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory, needs_bwrap):
+    """One batch for the whole session: the class of test_grading and the attacks of test_grading_attacks."""
+    from test_grading_attacks import MARK, make_attacks, sandbox_processes
+
     base = tmp_path_factory.mktemp("grading")
     instructor = base / "instructor"
     instructor.mkdir()
     (instructor / "grades.csv").write_text("alice,8\nbob,8\n")
-    submissions = base / "submissions"
+    submissions, out = base / "submissions", base / "out"
     kinds = make_batch(submissions, instructor)
+    targets = [str(instructor / "grades.csv"), str(out / "gradebook.csv"), str(ROOT / "README.md")]
+    expected = make_attacks(submissions, targets)
     watched = (instructor, submissions)
     before = tree_digest(*watched)
     since = time.time() - 1
+    os.environ["AECOURSE_INSTRUCTOR_SECRET"] = "s3cret-token-of-the-instructor"
     started = time.monotonic()
-    records = grade_folder(submissions, ASSIGNMENT, base / "out", jobs=2, limits=LIMITS, progress=False)
+    try:
+        records = grade_folder(submissions, ASSIGNMENT, out, jobs=2, limits=LIMITS, progress=False)
+    finally:
+        del os.environ["AECOURSE_INSTRUCTOR_SECRET"]
     seconds = time.monotonic() - started
+    gradebook = (out / "gradebook.csv").read_bytes()
+    time.sleep(3)  # a surviving daemon would write within 0.5 s
     return {
-        "kinds": kinds,
-        "records": {r["submission"]: r for r in records},
-        "seconds": seconds,
-        "out": base / "out",
+        "kinds": kinds, "expected": expected, "records": {r["submission"]: r for r in records},
+        "seconds": seconds, "out": out, "instructor": instructor,
         "changed": tree_digest(*watched) != before,
-        "vandalised": vandalised((ROOT / "solutions", ROOT / "exercises", ROOT / "aecourse", ROOT / "book"), since),
-        "instructor": instructor,
+        "vandalised": vandalised((ROOT / "solutions", ROOT / "exercises", ROOT / "aecourse", ROOT / "book",
+                                  ROOT / "README.md"), since),
+        "survivors": sandbox_processes(os.getpid()),
+        "gradebook_unchanged": (out / "gradebook.csv").read_bytes() == gradebook,
+        "leftovers": set(WORK_BASE.glob(f"run{os.getpid()}-*")) if WORK_BASE.exists() else set(),
+        "marks_left": list(Path("/tmp").glob(f"{MARK}*")) + list(Path("/usr/lib").glob(f"{MARK}*")),
     }
+
+
+def printed(graded, name):
+    """Every text the executed notebook of ``name`` printed."""
+    path = graded["out"] / graded["records"][name]["files"]["executed"]
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 def test_every_submission_gets_a_row_per_question_and_a_total(graded):
     with open(graded["out"] / "gradebook.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(graded["kinds"]) >= 14
-    for name in graded["kinds"]:
+    assert len(graded["kinds"]) >= 15
+    for name in [*graded["kinds"], *graded["expected"]]:
         questions = [r["question"] for r in rows if r["submission"] == name]
         assert questions == ["q1", "q2", "q3", "total"], name
         for row in rows:
@@ -264,9 +288,8 @@ def test_writes_outside_the_sandbox_change_nothing(graded):
     assert scores == {"q1": 3, "q2": 2, "q3": 3}  # its answers are right; only the vandalism failed
     assert "FileNotFoundError" in problems  # the instructor's folder does not exist in the sandbox
     assert (graded["instructor"] / "grades.csv").read_text() == "alice,8\nbob,8\n"
-    executed = nbformat.read(graded["out"] / graded["records"]["vandal.ipynb"]["files"]["executed"], as_version=4)
-    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert printed.count("vandalism failed") == 5 and "vandalism worked" not in printed
+    text = printed(graded, "vandal.ipynb")
+    assert text.count("vandalism failed") == 5 and "vandalism worked" not in text
     assert not Path("/usr/lib/hacked.txt").exists()
 
 
@@ -297,7 +320,7 @@ def test_a_kernel_that_exits_is_reported(graded):
 
 def test_feedback_json_holds_otter_feedback_for_every_question(graded):
     feedback = json.loads((graded["out"] / "feedback.json").read_text())
-    assert set(feedback) == set(graded["kinds"])
+    assert set(feedback) == set(graded["kinds"]) | set(graded["expected"])
     alice = feedback["good_alice.ipynb"]
     assert alice["total"] == 8 and alice["problems"] == []
     assert "q1: all tests passed" in alice["questions"]["q1"]["feedback"]
@@ -305,19 +328,14 @@ def test_feedback_json_holds_otter_feedback_for_every_question(graded):
 
 
 def test_batch_finishes_within_its_time_limits(graded):
-    n = len(graded["kinds"])
+    n = len(graded["records"])
     # Two at a time, each within its wall-clock backstop: the batch can never take longer than this.
     assert graded["seconds"] < (n / 2 + 1) * (LIMITS.wall_timeout + 15)
 
 
-def test_untouched_exercise_scores_zero_and_solution_full_marks(tmp_path):
-    submissions = tmp_path / "in"
-    submissions.mkdir()
-    (submissions / "untouched.ipynb").write_bytes(EXERCISE.read_bytes())
-    (submissions / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
-    records = {r["submission"]: r for r in grade_folder(submissions, ASSIGNMENT, tmp_path / "out", progress=False)}
-    assert records["solution.ipynb"]["total"] == records["solution.ipynb"]["possible"] == 8
-    untouched = records["untouched.ipynb"]
+def test_untouched_exercise_scores_zero_and_solution_full_marks(graded):
+    assert graded["records"]["good_bob.ipynb"]["total"] == 8  # the master notebook itself
+    untouched = graded["records"]["untouched.ipynb"]
     assert untouched["total"] == 0 and untouched["status"] == "graded"
     for question in untouched["questions"].values():
         assert "failed" in question["comment"] and "test failed" in question["feedback"]
@@ -329,9 +347,8 @@ def test_resume_after_an_interruption_regrades_only_what_is_not_done(tmp_path):
     for name in ("a", "b", "c"):
         nbformat.write(filled_exercise(), submissions / f"{name}.ipynb")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "aecourse.grade", str(submissions), "--assignment", ASSIGNMENT,
-               "--out", str(out), "--jobs", "1", "--quiet"]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [*GRADE, str(submissions), "--assignment", ASSIGNMENT, "--out", str(out), "--jobs", "1", "--quiet"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=GRADE_ENV)
     # One submission takes about 10 CPU seconds; 600 s of wall time covers a machine loaded
     # many times over (two busy loops and other test runs on 2 cores took 333 s for three).
     deadline = time.monotonic() + 600
@@ -349,7 +366,7 @@ def test_resume_after_an_interruption_regrades_only_what_is_not_done(tmp_path):
 
     nbformat.write(filled_exercise(**{"def pca_reconstruct": "def pca_reconstruct(x_fit, x, k):\n    return x\n"}),
                    submissions / "c.ipynb")  # c changes before the re-run
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=GRADE_ENV)
     assert result.returncode == 0, result.stderr
     assert a_json.read_text() == done  # not graded again
     records = {json.loads(p.read_text())["submission"][0]: json.loads(p.read_text())
@@ -359,9 +376,9 @@ def test_resume_after_an_interruption_regrades_only_what_is_not_done(tmp_path):
 
 
 def test_missing_folder_and_unknown_assignment_give_clear_errors(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "aecourse.grade", str(tmp_path / "nope"), "--assignment", ASSIGNMENT],
-                            capture_output=True, text=True)
+    result = subprocess.run([*GRADE, str(tmp_path / "nope"), "--assignment", ASSIGNMENT],
+                            capture_output=True, text=True, env=GRADE_ENV)
     assert result.returncode == 2 and "no such folder of submissions" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "aecourse.grade", str(tmp_path), "--assignment", "99_nothing"],
-                            capture_output=True, text=True)
+    result = subprocess.run([*GRADE, str(tmp_path), "--assignment", "99_nothing"],
+                            capture_output=True, text=True, env=GRADE_ENV)
     assert result.returncode == 2 and "no master notebook for assignment '99_nothing'" in result.stderr

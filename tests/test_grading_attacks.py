@@ -10,28 +10,26 @@ here can fail.
 """
 
 import csv
+import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import psutil
-import pytest
 
 from aecourse.assign import autograder_tests
-from aecourse.grade import GradingLimits, grade_folder
+from aecourse.grade import grade_folder
 from aecourse.grading import sandbox
-from aecourse.grading.batch import WORK_BASE
+from aecourse.grading.batch import SANDBOX_UIDS
 from aecourse.grading.gradebook import FORMULA_START, disk_name
 from conftest import ROOT
-from test_grading import ASSIGNMENT, EXERCISE, SOLUTION, filled_exercise, tree_digest
+from test_grading import ASSIGNMENT, EXERCISE, LIMITS, GRADE, GRADE_ENV, filled_exercise, graded, printed, with_extra_cell  # noqa: F401
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
 
-LIMITS = GradingLimits(timeout=60, cell_timeout=20, memory_mb=2000, max_output_bytes=200_000)
 MARK = "AECOURSE-ATTACK"
 HIDDEN_TEST_NAME = "test_as_good_as_pca_fitted_on_x_fit"  # a hidden test of 02_mnist_pca
 
@@ -42,14 +40,6 @@ def blank():
 
 def appended(nb, source):
     nb.cells.append(nbformat.v4.new_code_cell(source))
-    return nb
-
-
-def honest_then(source):
-    """The filled exercise (8 points) with an attack cell after its first answer."""
-    nb = filled_exercise()
-    index = next(i for i, c in enumerate(nb.cells) if "def pca_reconstruct" in c.source)
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
     return nb
 
 
@@ -240,7 +230,6 @@ for path, megabytes in (("/dev/shm/fill", 1000), ("fill.bin", 1500), ("/tmp/fill
 # --- leaks --------------------------------------------------------------------------------
 FIND_HIDDEN = """
 import os
-import sys
 found = []
 system = ("/proc", "/sys", "/dev", "/usr", "/lib", "/lib64", "/bin", "/sbin", sys.prefix)
 for top in ("/", ):
@@ -256,12 +245,13 @@ for top in ("/", ):
 print("hidden tests found:", found)
 """.replace("needle", f"(b{HIDDEN_TEST_NAME[:10]!r} + b{HIDDEN_TEST_NAME[10:]!r})")  # not whole in its own source
 ENV = """
-import os
+import hashlib, os, aecourse.grading.runner as runner
 print("environment:", sorted(os.environ.items()))
+print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
 """
 IMAGES = """
 import matplotlib.pyplot as plt
-for i in range(60):
+for i in range(30):
     plt.figure(figsize=(6, 6))
     plt.imshow(np.random.rand(200, 200))
     plt.show()
@@ -269,16 +259,16 @@ for i in range(60):
 
 
 def make_attacks(folder, targets):
-    """Write the attack batch; return {file name: score its honest content earns}."""
-    folder.mkdir()
-    expected = {}
+    """Add the attack batch to ``folder``; return {file name: score its honest content earns}.
+
+    The honest students and the untouched exercise are make_batch's.
+    """
+    expected = {"good_alice.ipynb": 8, "good_bob.ipynb": 8, "untouched.ipynb": 0}
 
     def save(name, nb, score):
         nbformat.write(nb, folder / name)
         expected[name] = score
 
-    save("honest_alice.ipynb", filled_exercise(), 8)
-    save("honest_bob.ipynb", nbformat.read(SOLUTION, as_version=4), 8)
     # fooling the checks
     save("patch_otter.ipynb", appended(blank(), PATCH_OTTER), 0)
     save("always_equal.ipynb", appended(blank(), ALWAYS_EQUAL), 0)
@@ -289,22 +279,21 @@ def make_attacks(folder, targets):
     save("copy_via_proc.ipynb", appended(blank(), COPY_PROC), 0)
     save("hijack_kernels.ipynb", appended(blank(), HIJACK), 0)
     # escaping
-    save("syscalls.ipynb", honest_then(SYSCALLS), 8)
+    save("syscalls.ipynb", with_extra_cell(filled_exercise(), SYSCALLS), 8)
     save("kill_everything.ipynb", appended(blank(), KILL_ALL), 0)
-    save("daemon.ipynb", honest_then(f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK)), 8)
-    save("setsid_swarm.ipynb", honest_then(SWARM), 8)
-    save("memory_child.ipynb", honest_then(MEMORY_CHILD), 8)
-    save("disk_fills.ipynb", honest_then(FILLS), 8)
+    save("daemon.ipynb", with_extra_cell(filled_exercise(), f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK)), 8)
+    save("setsid_swarm.ipynb", with_extra_cell(filled_exercise(), SWARM), 8)
+    save("memory_child.ipynb", with_extra_cell(filled_exercise(), MEMORY_CHILD), 8)
+    save("disk_fills.ipynb", with_extra_cell(filled_exercise(), FILLS), 8)
     # leaks
     save("find_hidden_tests.ipynb", appended(blank(), FIND_HIDDEN), 0)
     save("environment.ipynb", appended(blank(), ENV), 0)
     # breaking the batch and gradebook names: honest work under awkward names and formats
-    save("images.ipynb", honest_then(IMAGES), 8)
+    save("images.ipynb", with_extra_cell(filled_exercise(), IMAGES), 8)
     save("a" * 243 + ".ipynb", filled_exercise(), 8)  # 249 bytes, the longest legal name
     save("Homework.IPYNB", filled_exercise(), 8)
     save('=HYPERLINK("evil.example","click").ipynb', filled_exercise(), 8)
     save("+1 spaces and ünïcödé.ipynb", filled_exercise(), 8)
-    save("@SUM(1).ipynb", filled_exercise(), 8)
     save("old_format.ipynb", filled_exercise(), 8)
     nbformat.write(nbformat.convert(filled_exercise(), 3), folder / "old_format.ipynb")
     os.mkfifo(folder / "fifo.ipynb")
@@ -327,7 +316,7 @@ def sandbox_processes(grader_pid):
             groups = Path(f"/proc/{proc.pid}/cgroup").read_text()
         except (psutil.Error, OSError):
             continue
-        ours = sandbox.UID_BASE <= uid < sandbox.UID_BASE + 1000 and f"/run{grader_pid}-" in groups
+        ours = sandbox.UID_BASE <= uid < sandbox.UID_BASE + SANDBOX_UIDS and f"/run{grader_pid}-" in groups
         if ours or MARK in cmdline:
             found.append((proc.pid, uid, cmdline[:80]))
     return found
@@ -346,101 +335,70 @@ def hidden_source_lines(tests):
     return {line for line in lines if line not in public}
 
 
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory, needs_bwrap):
-    base = tmp_path_factory.mktemp("attacks")
-    instructor = base / "instructor"
-    instructor.mkdir()
-    (instructor / "grades.csv").write_text("alice,8\n")
-    out = base / "out"
-    targets = [str(instructor / "grades.csv"), str(out / "gradebook.csv"), str(ROOT / "README.md")]
-    expected = make_attacks(base / "submissions", targets)
-    os.environ["AECOURSE_INSTRUCTOR_SECRET"] = "s3cret-token-of-the-instructor"
-    before = tree_digest(instructor, base / "submissions")
-    started = time.monotonic()
-    try:
-        records = grade_folder(base / "submissions", ASSIGNMENT, out, jobs=2, limits=LIMITS, progress=False)
-    finally:
-        del os.environ["AECOURSE_INSTRUCTOR_SECRET"]
-    seconds = time.monotonic() - started
-    gradebook = (out / "gradebook.csv").read_bytes()
-    time.sleep(3)  # a surviving daemon would write within 0.5 s
-    return {
-        "expected": expected, "records": {r["submission"]: r for r in records}, "out": out, "seconds": seconds,
-        "survivors": sandbox_processes(os.getpid()), "instructor_unchanged": tree_digest(instructor, base / "submissions") == before,
-        "readme_unchanged": b"hacked" not in (ROOT / "README.md").read_bytes(),
-        "gradebook_unchanged": (out / "gradebook.csv").read_bytes() == gradebook,
-        "leftovers": set(WORK_BASE.glob(f"run{os.getpid()}-*")) if WORK_BASE.exists() else set(),
-        "tests": autograder_tests(ASSIGNMENT),
-    }
-
-
-def printed(attacked, name):
-    path = attacked["out"] / attacked["records"][name]["files"]["executed"]
-    nb = nbformat.read(path, as_version=4)
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-
-
-def test_every_attack_scores_what_its_honest_content_earns(attacked):
-    got = {name: attacked["records"][name]["total"] for name in attacked["expected"]}
-    table = "\n".join(f"{name[:50]:50} expected {attacked['expected'][name]:g} got {got[name]:g} "
-                      f"{attacked['records'][name]['problems'][:1]}" for name in sorted(got))
+def test_every_attack_scores_what_its_honest_content_earns(graded):
+    got = {name: graded["records"][name]["total"] for name in graded["expected"]}
+    table = "\n".join(f"{name[:50]:50} expected {graded['expected'][name]:g} got {got[name]:g} "
+                      f"{graded['records'][name]['problems'][:1]}" for name in sorted(got))
     print(table)
-    assert got == attacked["expected"], table
+    assert got == graded["expected"], table
 
 
-def test_every_score_is_within_its_question(attacked):
-    for record in attacked["records"].values():
+def test_every_score_is_within_its_question(graded):
+    for record in graded["records"].values():
         for result in record["questions"].values():
             assert 0 <= result["score"] <= result["possible"]
 
 
-def test_no_process_of_any_job_survives(attacked):
-    assert attacked["survivors"] == []
-    assert "started 200" in printed(attacked, "setsid_swarm.ipynb")
+def test_no_process_of_any_job_survives(graded):
+    assert graded["survivors"] == []
+    assert "started 200" in printed(graded, "setsid_swarm.ipynb")
 
 
-def test_nothing_outside_the_sandbox_changed(attacked):
-    assert attacked["instructor_unchanged"] and attacked["readme_unchanged"] and attacked["gradebook_unchanged"]
-    assert not list(Path("/tmp").glob(f"{MARK}*")) and not list(Path("/usr/lib").glob(f"{MARK}*"))
-    assert "hacked" not in (attacked["out"] / "gradebook.csv").read_text()
+def test_nothing_outside_the_sandbox_changed(graded):
+    assert not graded["changed"] and graded["vandalised"] == [] and graded["gradebook_unchanged"]
+    assert graded["marks_left"] == []
+    assert "hacked" not in (graded["out"] / "gradebook.csv").read_text()
 
 
-def test_the_sandbox_sees_nothing_of_the_host(attacked):
-    assert "hidden tests found: []" in printed(attacked, "find_hidden_tests.ipynb")
-    assert "no solution to copy: FileNotFoundError" in printed(attacked, "copy_solution.ipynb")
-    text = printed(attacked, "copy_via_proc.ipynb")
+def test_the_sandbox_sees_nothing_of_the_host(graded):
+    assert "hidden tests found: []" in printed(graded, "find_hidden_tests.ipynb")
+    assert "no solution to copy: FileNotFoundError" in printed(graded, "copy_solution.ipynb")
+    text = printed(graded, "copy_via_proc.ipynb")
     visible = int(text.split("processes visible:")[1].split()[0])
     assert visible < 10 and "copied: False" in text  # only the job's own runner and kernel
-    assert "connection files found: 0" in printed(attacked, "hijack_kernels.ipynb")
-    syscalls = printed(attacked, "syscalls.ipynb")
+    assert "connection files found: 0" in printed(graded, "hijack_kernels.ipynb")
+    syscalls = printed(graded, "syscalls.ipynb")
     assert "setuid(0): -1 mount: -1 chroot: -1 ptrace(1): -1" in syscalls
     for path in ("/sys/fs/cgroup", "/root/.ssh", "/work", "/etc/shadow"):
         assert f"{path} absent" in syscalls
-    assert "s3cret" not in printed(attacked, "environment.ipynb")
+    environment = printed(graded, "environment.ipynb")
+    assert "s3cret" not in environment
+    # The sandbox runs the grader's own code, staged: not the repository's, not an installed copy.
+    runner = hashlib.sha256((ROOT / "aecourse" / "grading" / "runner.py").read_bytes()).hexdigest()
+    assert f"aecourse from /opt/aecourse/aecourse/__init__.py runner {runner}" in environment
 
 
-def test_kernel_enforced_limits(attacked):
-    records = attacked["records"]
+def test_kernel_enforced_limits(graded):
+    records = graded["records"]
     assert records["memory_child.ipynb"]["peak_memory_mb"] <= LIMITS.memory_mb
-    assert "child ended with -9" in printed(attacked, "memory_child.ipynb")  # the OOM killer ended it
-    fills = printed(attacked, "disk_fills.ipynb")
+    assert "child ended with -9" in printed(graded, "memory_child.ipynb")  # the OOM killer ended it
+    fills = printed(graded, "disk_fills.ipynb")
     for path in ("/dev/shm/fill", "fill.bin", "/tmp/fill"):
         written = int(fills.split(f"{path} stopped after ")[1].split()[0])
         assert written <= LIMITS.scratch_mb, fills
     assert records["disk_fills.ipynb"]["peak_memory_mb"] <= LIMITS.memory_mb
 
 
-def test_hidden_tests_appear_in_no_student_facing_file(attacked):
-    lines = hidden_source_lines(attacked["tests"])
+def test_hidden_tests_appear_in_no_student_facing_file(graded):
+    lines = hidden_source_lines(autograder_tests(ASSIGNMENT))
     assert len(lines) >= 5
-    out = attacked["out"]
-    # honest_bob handed in the master notebook itself: his own file holds the tests.
-    handed_in = {disk_name("honest_bob.ipynb", ".ipynb")}
+    out = graded["out"]
+    # good_bob handed in the master notebook itself: his own file holds the tests.
+    handed_in = {disk_name("good_bob.ipynb", ".ipynb")}
     files = list((out / "feedback").iterdir()) + [
         p for p in (out / "executed").iterdir() if p.name not in handed_in] + [
         out / "gradebook.csv", out / "feedback.json"]
-    assert len(files) > 2 * len(attacked["expected"]) - 4
+    assert len(files) > 2 * len(graded["records"]) - 8
     for path in files:
         text = path.read_text(errors="replace")
         assert HIDDEN_TEST_NAME not in text, path
@@ -448,37 +406,35 @@ def test_hidden_tests_appear_in_no_student_facing_file(attacked):
         assert not leaked, (path, leaked[:2])
 
 
-def test_no_temporary_folder_is_left(attacked):
-    assert attacked["leftovers"] == set()
+def test_no_temporary_folder_is_left(graded):
+    assert graded["leftovers"] == set()
 
 
-def test_one_feedback_file_per_student(attacked):
-    names = sorted(p.name for p in (attacked["out"] / "feedback").iterdir())
-    assert names == sorted(disk_name(n, ".md") for n in attacked["expected"])
-    alice = (attacked["out"] / "feedback" / disk_name("honest_alice.ipynb", ".md")).read_text()
+def test_one_feedback_file_per_student(graded):
+    names = sorted(p.name for p in (graded["out"] / "feedback").iterdir())
+    assert names == sorted(disk_name(n, ".md") for n in graded["records"])
+    alice = (graded["out"] / "feedback" / disk_name("good_alice.ipynb", ".md")).read_text()
     assert "8 of 8 points" in alice
 
 
-def test_gradebook_names_are_safe(attacked):
-    with open(attacked["out"] / "gradebook.csv", newline="") as f:
+def test_gradebook_names_are_safe(graded):
+    with open(graded["out"] / "gradebook.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     totals = {r["submission"]: float(r["score"]) for r in rows if r["question"] == "total"}
-    assert len(totals) == len(attacked["expected"])
+    assert len(totals) == len(graded["records"])
     for row in rows:
         assert not row["submission"].startswith(FORMULA_START) and not row["comment"].startswith(FORMULA_START)
     assert totals["'=HYPERLINK(\"evil.example\",\"click\").ipynb"] == 8
     assert totals["Homework.IPYNB"] == 8 and totals["a" * 243 + ".ipynb"] == 8
-    assert "not a regular file" in attacked["records"]["fifo.ipynb"]["problems"][0]
+    assert "not a regular file" in graded["records"]["fifo.ipynb"]["problems"][0]
 
 
-def test_outputs_of_every_kind_are_capped(attacked):
-    record = attacked["records"]["images.ipynb"]
+def test_outputs_of_every_kind_are_capped(graded):
+    record = graded["records"]["images.ipynb"]
     assert any("outputs passed" in p for p in record["problems"])
-    size = (attacked["out"] / record["files"]["executed"]).stat().st_size
+    size = (graded["out"] / record["files"]["executed"]).stat().st_size
     assert size < LIMITS.max_output_bytes + 100_000  # the notebook's own source is about 20 kB
 
-
-UNSAFE_LIMITS = GradingLimits(timeout=60, cell_timeout=20, memory_mb=2000, max_output_bytes=200_000)
 
 
 def test_without_the_sandbox_the_copying_attacks_work(tmp_path):
@@ -489,7 +445,7 @@ def test_without_the_sandbox_the_copying_attacks_work(tmp_path):
     nbformat.write(appended(blank(), FIND_HIDDEN.replace('("/", )', f'({str(ROOT / "solutions")!r}, )')),
                    folder / "find_hidden_tests.ipynb")
     records = {r["submission"]: r for r in grade_folder(folder, ASSIGNMENT, tmp_path / "out", jobs=2,
-                                                        limits=UNSAFE_LIMITS, progress=False,
+                                                        limits=LIMITS, progress=False,
                                                         unsafe_no_sandbox=True)}
     assert records["copy_solution.ipynb"]["total"] == 8  # what the sandbox prevents
     executed = nbformat.read(tmp_path / "out" / records["find_hidden_tests.ipynb"]["files"]["executed"], 4)
@@ -500,14 +456,13 @@ def test_without_the_sandbox_the_copying_attacks_work(tmp_path):
 def test_a_killed_grader_leaves_no_process_and_resumes(tmp_path, needs_bwrap):
     folder = tmp_path / "in"
     folder.mkdir()
-    nbformat.write(honest_then(f"TARGETS = {[str(tmp_path / 'victim')]!r}\n" + DAEMON.format(mark=MARK)),
+    nbformat.write(with_extra_cell(filled_exercise(), f"TARGETS = {[str(tmp_path / 'victim')]!r}\n" + DAEMON.format(mark=MARK)),
                    folder / "a_daemon.ipynb")
     for name in ("b", "c"):
         nbformat.write(filled_exercise(), folder / f"{name}.ipynb")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "aecourse.grade", str(folder), "--assignment", ASSIGNMENT, "--out", str(out),
-               "--jobs", "1", "--quiet"]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [*GRADE, str(folder), "--assignment", ASSIGNMENT, "--out", str(out), "--jobs", "1", "--quiet"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=GRADE_ENV)
     a_json = out / "results" / disk_name("a_daemon.ipynb", ".json")
     deadline = time.monotonic() + 300
     while not a_json.exists():
@@ -519,7 +474,7 @@ def test_a_killed_grader_leaves_no_process_and_resumes(tmp_path, needs_bwrap):
     time.sleep(2)
     assert sandbox_processes(first.pid) == []
     assert not (tmp_path / "victim").exists()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=GRADE_ENV)
     assert result.returncode == 0, result.stderr
     records = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
     assert sorted(r["submission"] for r in records) == ["a_daemon.ipynb", "b.ipynb", "c.ipynb"]

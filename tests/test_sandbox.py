@@ -98,6 +98,17 @@ def test_a_pickled_payload_is_never_run(tmp_path):
     assert marker.exists()
 
 
+def test_compressed_arrays_are_refused_before_they_are_inflated():
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, a0=np.zeros(2**20))  # 8 MB of zeros in a few kB: a zip bomb's shape
+    text = json.dumps({"$array": "a0", "scalar": False}).encode()
+    with pytest.raises(plain.PlainDataError, match="compressed"):
+        plain.unpack(text, buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez(buffer, a0=np.zeros(4))
+    assert (plain.unpack(text, buffer.getvalue()) == 0).all()  # the control: stored arrays pass
+
+
 def test_oversized_and_malformed_frames_are_refused():
     with pytest.raises(plain.PlainDataError):
         plain.receive(io.BytesIO(b"\xff\xff\xff\xff\x00\x00\x00\x00"))
@@ -199,7 +210,7 @@ def test_without_bubblewrap_the_grader_refuses_with_how_to_install_it(tmp_path, 
 
 def test_the_sandbox_is_empty_of_the_host(tmp_path, needs_bwrap):
     package = sandbox.stage_package(tmp_path)
-    command = sandbox.command(needs_bwrap, package, sandbox.UID_BASE + 999)[:-2] + ["-c", (
+    command = sandbox.command(needs_bwrap, package, sandbox.UID_BASE + 999)[:-3] + ["-c", (
         "import os, json, socket\n"
         "s = socket.socket(); s.settimeout(2)\n"
         "try:\n    s.connect(('1.1.1.1', 53)); net = 'up'\nexcept OSError:\n    net = 'down'\n"
@@ -219,6 +230,30 @@ def test_the_sandbox_is_empty_of_the_host(tmp_path, needs_bwrap):
                                  "opt", "run"}
     assert "AECOURSE_TEST_SECRET" not in seen["env"]
     assert not (package / "solutions").exists() and "__init__.py" in seen["aecourse"]
+
+
+def test_grader_code_runs_from_the_staged_copy_whatever_is_installed(tmp_path):
+    from aecourse.grading.jobs import python_command
+
+    package = sandbox.stage_package(tmp_path)
+    (package / "aecourse" / "grading" / "probe.py").write_text(
+        "def main():\n    import aecourse, sys\n    print(aecourse.__file__, sys.path[1:2])\n")
+    shadow = tmp_path / "cwd" / "aecourse"  # a package in the current folder must not win either
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise SystemExit('the wrong aecourse')\n")
+    result = subprocess.run(python_command(package, "aecourse.grading.probe"), capture_output=True, text=True,
+                            cwd=tmp_path / "cwd", env={**os.environ, "PYTHONPATH": str(tmp_path / "cwd")}, timeout=60)
+    assert result.stdout.startswith(str(package / "aecourse" / "__init__.py")), result.stderr
+
+
+def test_cgroup_v2_without_controllers_is_refused_with_how_to_enable_them(tmp_path, monkeypatch):
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("cpu\n")
+    monkeypatch.setattr(cgroup, "ROOT", tmp_path)
+    message = cgroup.available()
+    assert "cgroup v2 without the memory, pids controller(s)" in message and "echo '+memory +pids +cpu'" in message
+    (tmp_path / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    assert cgroup.available() == ""  # the control: with them, groups can be made
 
 
 # --- the output folder ------------------------------------------------------------------------
@@ -314,8 +349,10 @@ def test_batches_merge_and_a_result_is_reused_only_when_everything_matches(tmp_p
     batch.grade_folder(first, "02_mnist_pca", out, progress=False, limits=GradingLimits(timeout=5))
     assert record.stat().st_mtime_ns != written  # other limits: graded again
     written = record.stat().st_mtime_ns
-    real_tests = batch.autograder_tests
-    monkeypatch.setattr(batch, "autograder_tests", lambda master: {
+    from aecourse.grading import assignment
+
+    real_tests = assignment.autograder_tests
+    monkeypatch.setattr(assignment, "autograder_tests", lambda master: {
         q: src + "\n# changed\n" for q, src in real_tests(master).items()})
     batch.grade_folder(first, "02_mnist_pca", out, progress=False, limits=GradingLimits(timeout=5))
     assert record.stat().st_mtime_ns != written  # other tests: graded again

@@ -235,6 +235,13 @@ def _judge_one(job, setup, given, in_fd, out_fd):
     os.replace("result.json.tmp", "result.json")
 
 
+def _die_with_server():
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed grader leaves no judge
+
+
 def serve(control_fd):
     """The judge server: set up once, then fork one clean judge per submission.
 
@@ -271,6 +278,7 @@ def serve(control_fd):
             try:
                 control.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _die_with_server()
                 _judge_one(job, setup, given, *fds)
             finally:
                 os._exit(0)
