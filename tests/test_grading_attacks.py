@@ -27,7 +27,7 @@ from aecourse.grading import sandbox
 from aecourse.grading.batch import SANDBOX_UIDS
 from aecourse.grading.gradebook import FORMULA_START, disk_name
 from conftest import ROOT
-from test_grading import ASSIGNMENT, EXERCISE, LIMITS, GRADE, GRADE_ENV, filled_exercise, graded, printed, with_extra_cell  # noqa: F401
+from test_grading import ASSIGNMENT, EXERCISE, LIMITS, GRADE, GRADE_ENV, filled_exercise, with_default_signals, graded, printed, with_extra_cell  # noqa: F401
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
 
 MARK = "AECOURSE-ATTACK"
@@ -98,16 +98,28 @@ def pca_reconstruct(x_fit, x, k):
 # --- copying ------------------------------------------------------------------------------
 COPY_SOLUTION = """
 import aecourse, json, os
-root = os.path.dirname(os.path.dirname(os.path.abspath(aecourse.__file__)))
-try:
-    master = json.load(open(os.path.join(root, "solutions", "02_mnist_pca.ipynb")))
+roots = [os.path.dirname(os.path.dirname(os.path.abspath(aecourse.__file__)))]
+pid = os.getpid()
+while pid > 1:  # the folder of every ancestor: the grader's is often the repository
+    try:
+        roots.append(os.readlink(f"/proc/{pid}/cwd"))
+        pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        break
+for root in roots:
+    try:
+        master = json.load(open(os.path.join(root, "solutions", "02_mnist_pca.ipynb")))
+    except OSError:
+        continue
     for cell in master["cells"]:
-        if cell["cell_type"] == "code" and "BEGIN TEST CONFIG" not in "".join(cell["source"]) \\
-                and not "".join(cell["source"]).lstrip().startswith("def test_"):
-            exec("".join(cell["source"]), globals())
-    print("copied the solution")
-except OSError as err:
-    print("no solution to copy:", type(err).__name__)
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "BEGIN TEST CONFIG" not in source \\
+                and not source.lstrip().startswith("def test_"):
+            exec(source, globals())
+    print("copied the solution from", root)
+    break
+else:
+    print("no solution to copy in", len(roots), "places")
 """
 COPY_PROC = """
 import glob, json, os
@@ -206,6 +218,17 @@ for i in range(200):
         break
 print("started", started)
 """.format(mark=MARK)
+RAW_FLOOD = """
+import os, subprocess, sys
+# ipykernel keeps the file descriptors it was started with; writing there bypasses its streams.
+for stream in (sys.stdout, sys.stderr):
+    fd = getattr(stream, "_original_stdstream_copy", None)
+    if fd is not None:
+        for _ in range(150):
+            os.write(fd, b"x" * 2**20)
+        subprocess.run(["head", "-c", str(150 * 2**20), "/dev/zero"], stdout=fd, pass_fds=(fd,))
+        print("flooded file descriptor", fd)
+"""
 MEMORY_CHILD = """
 import subprocess, sys
 child = subprocess.run([sys.executable, "-c", "import numpy as np; a = np.ones(400_000_000); print(a.sum())"])
@@ -245,7 +268,7 @@ for top in ("/", ):
 print("hidden tests found:", found)
 """.replace("needle", f"(b{HIDDEN_TEST_NAME[:10]!r} + b{HIDDEN_TEST_NAME[10:]!r})")  # not whole in its own source
 ENV = """
-import hashlib, os, aecourse.grading.runner as runner
+import aecourse, hashlib, os, aecourse.grading.runner as runner
 print("environment:", sorted(os.environ.items()))
 print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
 """
@@ -283,6 +306,7 @@ def make_attacks(folder, targets):
     save("kill_everything.ipynb", appended(blank(), KILL_ALL), 0)
     save("daemon.ipynb", with_extra_cell(filled_exercise(), f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK)), 8)
     save("setsid_swarm.ipynb", with_extra_cell(filled_exercise(), SWARM), 8)
+    save("raw_fd_flood.ipynb", with_extra_cell(filled_exercise(), RAW_FLOOD), 8)
     save("memory_child.ipynb", with_extra_cell(filled_exercise(), MEMORY_CHILD), 8)
     save("disk_fills.ipynb", with_extra_cell(filled_exercise(), FILLS), 8)
     # leaks
@@ -362,7 +386,7 @@ def test_nothing_outside_the_sandbox_changed(graded):
 
 def test_the_sandbox_sees_nothing_of_the_host(graded):
     assert "hidden tests found: []" in printed(graded, "find_hidden_tests.ipynb")
-    assert "no solution to copy: FileNotFoundError" in printed(graded, "copy_solution.ipynb")
+    assert "no solution to copy in" in printed(graded, "copy_solution.ipynb")
     text = printed(graded, "copy_via_proc.ipynb")
     visible = int(text.split("processes visible:")[1].split()[0])
     assert visible < 10 and "copied: False" in text  # only the job's own runner and kernel
@@ -380,6 +404,7 @@ def test_the_sandbox_sees_nothing_of_the_host(graded):
 
 def test_kernel_enforced_limits(graded):
     records = graded["records"]
+    assert graded["largest_host_file"] < 2 * LIMITS.max_output_bytes + 100_000  # 600 MB went to /dev/null
     assert records["memory_child.ipynb"]["peak_memory_mb"] <= LIMITS.memory_mb
     assert "child ended with -9" in printed(graded, "memory_child.ipynb")  # the OOM killer ended it
     fills = printed(graded, "disk_fills.ipynb")
@@ -453,30 +478,44 @@ def test_without_the_sandbox_the_copying_attacks_work(tmp_path):
     assert "02_mnist_pca.ipynb" in text.split("hidden tests found:")[1]
 
 
-def test_a_killed_grader_leaves_no_process_and_resumes(tmp_path, needs_bwrap):
-    folder = tmp_path / "in"
+def test_an_interrupted_or_killed_grader_leaves_no_process_and_resumes(tmp_path, needs_bwrap):
+    folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
-    nbformat.write(with_extra_cell(filled_exercise(), f"TARGETS = {[str(tmp_path / 'victim')]!r}\n" + DAEMON.format(mark=MARK)),
-                   folder / "a_daemon.ipynb")
+    nbformat.write(with_extra_cell(filled_exercise(), f"TARGETS = {[str(tmp_path / 'victim')]!r}\n"
+                                   + DAEMON.format(mark=MARK)), folder / "a_daemon.ipynb")
     for name in ("b", "c"):
         nbformat.write(filled_exercise(), folder / f"{name}.ipynb")
-    out = tmp_path / "out"
     command = [*GRADE, str(folder), "--assignment", ASSIGNMENT, "--out", str(out), "--jobs", "1", "--quiet"]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=GRADE_ENV)
-    a_json = out / "results" / disk_name("a_daemon.ipynb", ".json")
-    deadline = time.monotonic() + 300
-    while not a_json.exists():
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.2)
-    time.sleep(3)  # b is running now
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    time.sleep(2)
-    assert sandbox_processes(first.pid) == []
-    assert not (tmp_path / "victim").exists()
+
+    def stop_after(name, signal_number):
+        """Grade until ``name`` is recorded, then signal the grader while it grades the next one."""
+        grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=GRADE_ENV,
+                                  preexec_fn=with_default_signals)
+        result = out / "results" / disk_name(name, ".json")
+        deadline = time.monotonic() + 600  # about 10 CPU seconds a submission; room for a loaded machine
+        while not result.exists():
+            assert time.monotonic() < deadline and grader.poll() is None, grader.communicate()
+            time.sleep(0.2)
+        time.sleep(1)
+        grader.send_signal(signal_number)
+        _, stderr = grader.communicate(timeout=60)
+        time.sleep(1)
+        assert sandbox_processes(grader.pid) == []  # not even a_daemon's daemon
+        return grader.returncode, stderr, result.read_text()
+
+    code, stderr, a_done = stop_after("a_daemon.ipynb", signal.SIGINT)  # Ctrl-C while b is graded
+    assert code == 130 and "run the same command to resume" in stderr
+    with open(out / "gradebook.csv") as f:
+        assert {row["submission"] for row in csv.DictReader(f)} == {"a_daemon.ipynb"}  # complete, not half-written
+    assert not list(out.rglob("*.tmp"))
+    code, _, b_done = stop_after("b.ipynb", signal.SIGKILL)  # killed while c is graded
+    assert code == -signal.SIGKILL
+    nbformat.write(filled_exercise(**{"def pca_reconstruct": "def pca_reconstruct(x_fit, x, k):\n    return x\n"}),
+                   folder / "c.ipynb")  # c changes before the re-run
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=GRADE_ENV)
     assert result.returncode == 0, result.stderr
-    records = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
-    assert sorted(r["submission"] for r in records) == ["a_daemon.ipynb", "b.ipynb", "c.ipynb"]
-    assert all(r["total"] == 8 for r in records)
-    assert sandbox_processes(first.pid) == []
+    records = {json.loads(p.read_text())["submission"]: p.read_text() for p in (out / "results").glob("*.json")}
+    assert sorted(records) == ["a_daemon.ipynb", "b.ipynb", "c.ipynb"]
+    assert records["a_daemon.ipynb"] == a_done and records["b.ipynb"] == b_done  # not graded again
+    assert json.loads(b_done)["total"] == 8 and json.loads(records["c.ipynb"])["questions"]["q1"]["score"] < 3
+    assert not (tmp_path / "victim").exists()

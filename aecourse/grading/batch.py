@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -76,6 +77,10 @@ def _finish(job, assignment, limits, out):
 def _remove_stale_runs():
     """Work folders and cgroups left by a grader that was killed."""
     WORK_BASE.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(WORK_BASE)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise sandbox.SandboxUnavailable(f"{WORK_BASE} is not a folder of this user's (a link, or planted by "
+                                         "someone else?); remove it and grade again")
     os.chmod(WORK_BASE, 0o700)
     for folder in WORK_BASE.glob("run*"):
         owner = folder.name[3:].split("-")[0]

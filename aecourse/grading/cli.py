@@ -47,8 +47,8 @@ def main(argv=None):
         records = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs, limits=limits,
                                regrade=args.regrade, progress=not args.quiet,
                                unsafe_no_sandbox=args.unsafe_no_sandbox)
-    except (FileNotFoundError, AssignError, SandboxUnavailable, GradebookBusy) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (AssignError, SandboxUnavailable, GradebookBusy, OSError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)  # one sentence, no traceback: nothing was half-done
         return 2
     except KeyboardInterrupt:
         print("interrupted: the gradebook holds every submission finished so far; run the same command to resume",

@@ -258,12 +258,15 @@ _CHANNEL_OUT = None
 
 def main():
     global _CHANNEL_OUT
-    # Keep the channel for this process: the kernel gets /dev/null and stderr instead.
+    # Keep the channel and the log for this process (os.dup: not inherited). The kernel and
+    # whatever it starts get /dev/null as stdin, stdout and stderr: what they write to the
+    # raw file descriptors lands nowhere, not in a file on the host that has no size limit.
     channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
     _CHANNEL_OUT = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
     try:
         import ctypes
 
