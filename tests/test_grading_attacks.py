@@ -292,28 +292,23 @@ def make_attacks(folder, targets):
         nbformat.write(nb, folder / name)
         expected[name] = score
 
-    # fooling the checks
-    save("patch_otter.ipynb", appended(blank(), PATCH_OTTER), 0)
-    save("always_equal.ipynb", appended(blank(), ALWAYS_EQUAL), 0)
-    save("inflate_scores.ipynb", appended(blank(), INFLATE), 0)
-    save("pickle_tricks.ipynb", appended(blank(), PICKLE), 0)
-    # copying
-    save("copy_solution.ipynb", appended(blank(), COPY_SOLUTION), 0)
-    save("copy_via_proc.ipynb", appended(blank(), COPY_PROC), 0)
-    save("hijack_kernels.ipynb", appended(blank(), HIJACK), 0)
-    # escaping
-    save("syscalls.ipynb", with_extra_cell(filled_exercise(), SYSCALLS), 8)
-    save("kill_everything.ipynb", appended(blank(), KILL_ALL), 0)
-    save("daemon.ipynb", with_extra_cell(filled_exercise(), f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK)), 8)
-    save("setsid_swarm.ipynb", with_extra_cell(filled_exercise(), SWARM), 8)
-    save("raw_fd_flood.ipynb", with_extra_cell(filled_exercise(), RAW_FLOOD), 8)
-    save("memory_child.ipynb", with_extra_cell(filled_exercise(), MEMORY_CHILD), 8)
-    save("disk_fills.ipynb", with_extra_cell(filled_exercise(), FILLS), 8)
-    # leaks
-    save("find_hidden_tests.ipynb", appended(blank(), FIND_HIDDEN), 0)
-    save("environment.ipynb", appended(blank(), ENV), 0)
-    # breaking the batch and gradebook names: honest work under awkward names and formats
-    save("images.ipynb", with_extra_cell(filled_exercise(), IMAGES), 8)
+    on_blank = {  # a blank exercise (0 points) with the attack after it
+        "patch_otter": PATCH_OTTER, "always_equal": ALWAYS_EQUAL, "inflate_scores": INFLATE,  # fooling the checks
+        "pickle_tricks": PICKLE,
+        "copy_solution": COPY_SOLUTION, "copy_via_proc": COPY_PROC, "hijack_kernels": HIJACK,  # copying
+        "kill_everything": KILL_ALL,  # escaping
+        "find_hidden_tests": FIND_HIDDEN, "environment": ENV,  # leaks
+    }
+    after_honest_answers = {  # the filled exercise (8 points) with the attack after its first answer
+        "syscalls": SYSCALLS, "daemon": f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK),  # escaping
+        "setsid_swarm": SWARM, "raw_fd_flood": RAW_FLOOD, "memory_child": MEMORY_CHILD, "disk_fills": FILLS,
+        "images": IMAGES,  # breaking the batch
+    }
+    for name, source in on_blank.items():
+        save(f"{name}.ipynb", appended(blank(), source), 0)
+    for name, source in after_honest_answers.items():
+        save(f"{name}.ipynb", with_extra_cell(filled_exercise(), source), 8)
+    # gradebook names: honest work under awkward names and formats
     save("a" * 243 + ".ipynb", filled_exercise(), 8)  # 249 bytes, the longest legal name
     save("Homework.IPYNB", filled_exercise(), 8)
     save('=HYPERLINK("evil.example","click").ipynb', filled_exercise(), 8)
