@@ -23,8 +23,6 @@ import psutil
 
 from aecourse.assign import autograder_tests
 from aecourse.grade import grade_folder
-from aecourse.grading import sandbox
-from aecourse.grading.batch import SANDBOX_UIDS
 from aecourse.grading.gradebook import FORMULA_START, disk_name
 from conftest import ROOT
 from test_grading import ASSIGNMENT, EXERCISE, LIMITS, GRADE, GRADE_ENV, filled_exercise, with_default_signals, graded, printed, with_extra_cell  # noqa: F401
@@ -321,11 +319,12 @@ def make_attacks(folder, targets):
 
 
 def sandbox_processes(grader_pid):
-    """Live processes of the jobs of the grader ``grader_pid``, or started by an attack.
+    """Live processes of the grader ``grader_pid``'s jobs and judges, or started by an attack.
 
-    A job's processes run as a sandbox user in a cgroup named after its grader; other
-    graders (other test runs on this machine) are left out. Every attack that starts a
-    process puts MARK in its command line.
+    A job's sandbox and its judge each run in a cgroup named after their grader, the
+    judge server's command line names the grader's work folder; other graders (other
+    test runs on this machine) are left out. Every attack that starts a process puts
+    MARK in its command line.
     """
     found = []
     for proc in psutil.process_iter(["uids", "cmdline"]):
@@ -335,7 +334,7 @@ def sandbox_processes(grader_pid):
             groups = Path(f"/proc/{proc.pid}/cgroup").read_text()
         except (psutil.Error, OSError):
             continue
-        ours = sandbox.UID_BASE <= uid < sandbox.UID_BASE + SANDBOX_UIDS and f"/run{grader_pid}-" in groups
+        ours = f"/run{grader_pid}-" in groups or f"/run{grader_pid}-" in cmdline
         if ours or MARK in cmdline:
             found.append((proc.pid, uid, cmdline[:80]))
     return found
