@@ -31,6 +31,9 @@ from .assign import ROOT
 __all__ = ["KEY_RESULTS", "notebooks", "glued_values", "run_notebook", "main"]
 
 TABLE = ROOT / "book" / "running_times.csv"
+# The course's time budget on its 2-core reference machine (no GPU), in seconds.
+NOTEBOOK_BUDGET = 90
+COURSE_BUDGET = 600
 
 # notebook (path from the repository root, no suffix) -> ("glue" or "variable", name, what it is);
 # a "variable" may be an expression over the notebook's variables

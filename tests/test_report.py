@@ -17,6 +17,15 @@ def test_table_lists_every_notebook_with_its_current_key_result():
     assert abs(float(rows[-1]["seconds"]) - sum(float(r["seconds"]) for r in rows[:-1])) <= 0.05 * len(rows)
 
 
+def test_the_table_keeps_the_time_budget():
+    # The table is measured on the reference machine; a notebook that grew past the budget shows here.
+    with open(report.TABLE) as f:
+        rows = list(csv.DictReader(f))
+    slow = {r["notebook"]: r["seconds"] for r in rows[:-1] if float(r["seconds"]) > report.NOTEBOOK_BUDGET}
+    assert slow == {}, f"over {report.NOTEBOOK_BUDGET} s: {slow}"
+    assert float(rows[-1]["seconds"]) <= report.COURSE_BUDGET
+
+
 def test_every_chapter_has_a_key_result():
     for path in report.notebooks():
         assert report._key(path) in report.KEY_RESULTS, f"add {report._key(path)} to aecourse.report.KEY_RESULTS"
