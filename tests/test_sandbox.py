@@ -356,3 +356,15 @@ def test_batches_merge_and_a_result_is_reused_only_when_everything_matches(tmp_p
         q: src + "\n# changed\n" for q, src in real_tests(master).items()})
     batch.grade_folder(first, "02_mnist_pca", out, progress=False, limits=GradingLimits(timeout=5))
     assert record.stat().st_mtime_ns != written  # other tests: graded again
+
+
+def test_an_environment_under_tmp_is_bound_over_the_fresh_tmp(monkeypatch):
+    # A virtualenv made under /tmp must stay visible: its bind comes after the tmpfs that
+    # replaces /tmp, and /tmp itself keeps the tmpfs's permissions (no --dir over it).
+    monkeypatch.setattr(sandbox, "_python_roots", lambda: ["/tmp/venv-x"])
+    args = sandbox.command("/usr/bin/bwrap", "/staged", uid=61000)
+    tmpfs = args.index("--tmpfs", args.index("1777")) + 1
+    assert args[tmpfs] == "/tmp"
+    bind = [i for i in range(len(args) - 2) if args[i:i + 3] == ["--ro-bind", "/tmp/venv-x", "/tmp/venv-x"]]
+    assert bind and bind[0] > tmpfs
+    assert not any(args[i:i + 2] == ["--dir", "/tmp"] for i in range(len(args) - 1))

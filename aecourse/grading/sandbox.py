@@ -87,9 +87,6 @@ def command(bwrap, package_dir, uid, cpu_file=None, scratch_mb=512, threads=1):
         if os.path.exists(etc):
             _bind_with_parents(args, etc, seen)
     seen.add("/etc")
-    for root in _python_roots():
-        if not root.startswith(("/usr/", "/bin/", "/lib")):
-            _bind_with_parents(args, root, seen)
     size = str(int(scratch_mb) * 2**20)
     args += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
@@ -98,6 +95,12 @@ def command(bwrap, package_dir, uid, cpu_file=None, scratch_mb=512, threads=1):
              "--perms", "1777", "--size", size, "--tmpfs", HOME,
              "--perms", "0755", "--dir", "/opt",
              "--ro-bind", str(package_dir), PACKAGE_DIR]
+    # After the tmpfs mounts, so that an environment under /tmp (a virtualenv made
+    # there) is bound on top of the fresh /tmp instead of being hidden by it.
+    seen.update({"/proc", "/dev", "/tmp", "/dev/shm", "/home", HOME, "/opt"})
+    for root in _python_roots():
+        if not root.startswith(("/usr/", "/bin/", "/lib")):
+            _bind_with_parents(args, root, seen)
     if cpu_file:
         args += ["--perms", "0755", "--dir", "/run/aecourse", "--ro-bind", str(cpu_file), "/run/aecourse/cpu"]
     for key, value in environment(threads).items():
