@@ -12,7 +12,26 @@ import os
 import random
 import sys
 
-__all__ = ["import_tensorflow", "seed_everything"]
+__all__ = ["import_tensorflow", "seed_everything", "limit_math_threads"]
+
+
+def limit_math_threads():
+    """Run NumPy's, SciPy's and scikit-learn's math (OpenBLAS, OpenMP) on one thread.
+
+    Called when :mod:`aecourse` is imported. Those libraries' worker threads wait for
+    work by spinning, so on a 2-core machine that is doing anything else (TensorFlow's
+    own threads, a second notebook, a test run on both cores) a threaded PCA of our
+    4,000 digits was measured at 5-7 s where one thread takes 0.5-0.8 s. One thread also
+    makes their results the same on every machine, whatever its number of cores.
+    TensorFlow has thread pools of its own and is not affected.
+    """
+    import numpy  # noqa: F401  (load each library first: only loaded ones are limited)
+    import scipy.linalg  # noqa: F401
+    import sklearn.utils  # noqa: F401  (its OpenMP runtime)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    threadpool_limits(limits=1, user_api="openmp")
 
 
 def import_tensorflow():

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,17 @@ def test_seed_offset_changes_the_random_numbers_and_is_checked(monkeypatch):
     monkeypatch.setenv("AECOURSE_SEED_OFFSET", "-2")
     with pytest.raises(ValueError, match="AECOURSE_SEED_OFFSET"):
         aecourse.seed_everything(7)
+
+
+def test_importing_aecourse_runs_blas_and_openmp_on_one_thread():
+    # Spinning BLAS threads made a PCA of the course's digits 10x slower on a busy 2-core
+    # machine; a fresh interpreter shows what a notebook gets.
+    code = (
+        "import numpy, aecourse, threadpoolctl\n"
+        "print(sorted({(d['user_api'], d['num_threads']) for d in threadpoolctl.threadpool_info()}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('blas', 1), ('openmp', 1)]", result.stdout
+
