@@ -72,10 +72,12 @@ def decode(decoder, codes):
 
 
 _FONT_AWESOME_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>\s*")
+# Characters from ASCII and the Geometric Shapes block (U+25A0-U+25FF), which the common
+# fonts have; the media symbols of U+23E9-U+23FA drew as empty boxes in fonts without them.
 _BUTTON_SYMBOLS = {
-    "fa-minus": "&minus;", "fa-plus": "+", "fa-fast-backward": "&#x23EE;", "fa-step-backward": "&#x25C1;",
-    "fa-play fa-flip-horizontal": "&#x25C0;", "fa-pause": "&#x23F8;", "fa-play": "&#x25B6;",
-    "fa-step-forward": "&#x25B7;", "fa-fast-forward": "&#x23ED;",
+    "fa-minus": "&minus;", "fa-plus": "+", "fa-fast-backward": "|&#x25C0;", "fa-step-backward": "&#x25C1;",
+    "fa-play fa-flip-horizontal": "&#x25C0;", "fa-pause": "||", "fa-play": "&#x25B6;",
+    "fa-step-forward": "&#x25B7;", "fa-fast-forward": "&#x25B6;|",
 }
 
 

@@ -1,4 +1,5 @@
 import io
+import re
 
 import matplotlib
 
@@ -160,6 +161,10 @@ def test_interpolation_animation_has_one_frame_per_code_and_a_slider():
     # nothing is loaded from outside the page (matplotlib's player links Font Awesome from a CDN)
     assert "https://" not in html and "font-awesome" not in html and 'class="fa ' not in html
     assert "&#x25B6;" in html  # the play button is still labelled
+    # Every button label is ASCII or a Geometric Shapes character (U+25A0-U+25FF), which
+    # common fonts have; U+23EE, U+23F8 and U+23ED drew as empty boxes.
+    entities = {int(code, 16) for code in re.findall(r"&#x([0-9A-Fa-f]+);", html)}
+    assert all(0x25A0 <= code <= 0x25FF for code in entities), sorted(map(hex, entities))
     assert repr(walk) == "<LatentWalk: 6 frames>"  # the stored text/plain stays stable
     assert not plt.get_fignums(), "the still figure must not be shown besides the animation"
 
