@@ -4,6 +4,8 @@
     python -m aecourse.report book/05_stacked.ipynb   # only these notebooks (and their rows of the table)
     python -m aecourse.report --out /tmp/run          # save executed copies there; touch nothing in the repo
     python -m aecourse.report --check                 # only compare the table with the stored notebooks
+    python -m aecourse.report --out /tmp/s100 --seed-offset 100   # other random numbers: which lesson checks fail?
+    python -m aecourse.report --out /tmp/run --profile /tmp/cells.csv   # and the seconds of every cell
 
 This is the one command to run after changing a notebook, a helper it uses or a
 pinned version: it re-executes each notebook top to bottom in a fresh kernel, in the
@@ -14,6 +16,10 @@ its prose; for a solution, a variable it defined, read by one extra cell run aft
 the notebook's own. :data:`KEY_RESULTS` says which. The CSV is what the book's
 "Running the course" page shows, so the page's numbers come from this script and
 nothing in it is typed by hand.
+
+The CPU the table was measured on goes into ``book/running_machine.csv``. To see how
+long the course takes where oneDNN, TensorFlow's CPU kernel library, has no AVX-512 (as
+on many laptops), run ``ONEDNN_MAX_CPU_ISA=AVX2 python -m aecourse.report --out DIR``.
 """
 
 import argparse
@@ -31,6 +37,8 @@ from .assign import ROOT
 __all__ = ["KEY_RESULTS", "notebooks", "glued_values", "run_notebook", "main"]
 
 TABLE = ROOT / "book" / "running_times.csv"
+MACHINE = ROOT / "book" / "running_machine.csv"
+HEADER = ["notebook", "seconds", "key result", "what it is"]
 # The course's time budget on its 2-core reference machine (no GPU), in seconds.
 NOTEBOOK_BUDGET = 90
 COURSE_BUDGET = 600
@@ -110,8 +118,11 @@ def key_result(path, nb):
     return "", ""
 
 
-def run_notebook(path, timeout=600, allow_errors=False):
+def run_notebook(path, timeout=600, allow_errors=False, env=None, cell_seconds=None):
     """Execute a notebook in its own folder; return (seconds, executed notebook as dict).
+
+    ``env`` adds environment variables for the kernel (as ``ONEDNN_MAX_CPU_ISA``); a list
+    passed as ``cell_seconds`` receives ``(cell index, seconds)`` for every cell run.
 
     The time covers starting the kernel and the notebook's own cells; for a notebook whose key result is
     a variable, one more cell prints it afterwards, rounded to 4 significant digits (the last cell of the
@@ -126,10 +137,14 @@ def run_notebook(path, timeout=600, allow_errors=False):
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             allow_errors=allow_errors,
                             resources={"metadata": {"path": str(Path(path).parent)}})
+    kernel_env = {**os.environ, **(env or {})}
     started = time.perf_counter()  # a reader's wait includes starting the kernel
-    with client.setup_kernel():
+    with client.setup_kernel(env=kernel_env):
         for index, cell in enumerate(nb.cells):
+            cell_started = time.perf_counter()
             client.execute_cell(cell, index)
+            if cell_seconds is not None:
+                cell_seconds.append((index, time.perf_counter() - cell_started))
         seconds = time.perf_counter() - started
         if kind == "variable":
             probe = nbformat.v4.new_code_cell(
@@ -167,10 +182,13 @@ def _stored_rows():
 
 
 def _rows(results):
-    """The table: every notebook in course order, from ``results`` where it was run, else its stored row."""
-    measured = {key: (seconds, value, meaning) for key, seconds, value, meaning in results}
+    """The table: every notebook in course order, from ``results`` where it was run, else its stored row.
+
+    ``results`` holds ``(notebook, seconds, key result, meaning)`` tuples.
+    """
+    measured = {key: rest for key, *rest in results}
     stored = _stored_rows()
-    rows, total = [["notebook", "seconds", "key result", "what it is"]], 0.0
+    rows, total = [list(HEADER)], 0.0
     for key in (_key(p) for p in notebooks()):
         if key not in measured and key not in stored:
             raise SystemExit(f"{key} has no row in {TABLE.relative_to(ROOT)} yet: run it too")
@@ -181,10 +199,53 @@ def _rows(results):
     return rows
 
 
-def _write_table(rows):
+def machine_description():
+    """The CPU this run is on: model, widest vector instructions, cores; and TensorFlow's version."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:  # not Linux: the model name from platform is all we know
+        pass
+    widest = next((name for flag, name in [("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_1", "SSE4.1")]
+                   if flag in flags), "unknown")
+    return {"cpu": model, "widest vector instructions": widest, "cores": str(os.cpu_count()),
+            "TensorFlow": _tensorflow_version()}
+
+
+def _tensorflow_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    for distribution in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def _write_machine():
+    rows = [["what", "on the machine that made the table"]] + [list(kv) for kv in machine_description().items()]
+    _write_csv(MACHINE, rows)
+
+
+def _write_csv(path, rows):
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
-    TABLE.write_text(buffer.getvalue())
+    Path(path).write_text(buffer.getvalue())
+
+
+def _write_table(rows):
+    _write_csv(TABLE, rows)
+
+
+def _first_line(cell):
+    lines = "".join(cell.get("source", "")).strip().splitlines()
+    return lines[0][:80] if lines else ""
 
 
 def check():
@@ -216,7 +277,13 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="only check the committed table against the notebooks")
     parser.add_argument("--out", type=Path,
                         help="save the executed notebooks under this folder instead of in place, and leave the table")
+    parser.add_argument("--seed-offset", type=int, metavar="N",
+                        help="add N to every seed (AECOURSE_SEED_OFFSET) and list the lesson checks that fail;"
+                             " needs --out")
+    parser.add_argument("--profile", type=Path, metavar="CSV", help="write the seconds of every cell to this file")
     args = parser.parse_args(argv)
+    if args.seed_offset is not None and (args.seed_offset < 0 or not args.out):
+        parser.error("--seed-offset takes a whole number >= 0 and goes with --out (the stored outputs use offset 0)")
     if args.check:
         problems = check()
         print("\n".join(problems) or "the timing table matches the notebooks")
@@ -228,11 +295,16 @@ def main(argv=None):
             parser.error(f"{path} is not a chapter or solution notebook of the course")
         selected.append(known[_key(path)])
     selected = selected or list(known.values())
-    print(f"running {len(selected)} notebooks on {platform.machine()} with {os.cpu_count()} cores")
-    results = []
-    failures = 0
+    env = {} if args.seed_offset is None else {"AECOURSE_SEED_OFFSET": str(args.seed_offset)}
+    machine = machine_description()
+    print(f"running {len(selected)} notebooks on {machine['cpu']} ({machine['widest vector instructions']},"
+          f" {machine['cores']} cores)" + (f", seed offset {args.seed_offset}" if env else ""))
+    results, profile = [], []
+    failures, lessons_failed = 0, []
     for path in selected:
-        seconds, nb = run_notebook(path, allow_errors=bool(args.out))
+        cells = []
+        seconds, nb = run_notebook(path, allow_errors=bool(args.out), env=env, cell_seconds=cells)
+        profile.extend((_key(path), index, round(s, 2), _first_line(nb["cells"][index])) for index, s in cells)
         failed = failed_cells(nb)
         value, meaning = key_result(path, nb) if not failed else ("", meaning_of(path))
         results.append((_key(path), seconds, value, meaning))
@@ -240,13 +312,23 @@ def main(argv=None):
         print(f"{_key(path):40s} {seconds:6.1f} s  {value} {meaning}", flush=True)
         for index, name, message in failed:
             failures += 1
+            if "lesson-check" in nb["cells"][index].get("metadata", {}).get("tags", []):
+                lessons_failed.append(f"{_key(path)} cell {index}")
             print(f"    cell {index} raised {name}: {message}".rstrip(), flush=True)
+    if args.profile:
+        _write_csv(args.profile, [["notebook", "cell", "seconds", "first line"], *profile])
     if args.out:
         print(f"saved {len(results)} executed notebooks under {args.out}; {failures} cells raised")
+        if lessons_failed:
+            print("lesson checks that failed: " + ", ".join(lessons_failed))
+        elif env:
+            print(f"every lesson check held with seed offset {args.seed_offset}")
         return 1 if failures else 0
     rows = _rows(results)
     _write_table(rows)
-    print(f"{'all notebooks':40s} {rows[-1][1]:>6s} s\nsaved the outputs in place; wrote {TABLE.relative_to(ROOT)}")
+    _write_machine()
+    print(f"{'all notebooks':40s} {rows[-1][1]:>6s} s\n"
+          f"saved the outputs in place; wrote {TABLE.relative_to(ROOT)} and {MACHINE.relative_to(ROOT)}")
     return 0
 
 

@@ -4,6 +4,8 @@ times are committed executed."""
 import csv
 import json
 
+import pytest
+
 from aecourse import report
 
 
@@ -13,6 +15,7 @@ def test_table_lists_every_notebook_with_its_current_key_result():
         rows = list(csv.DictReader(f))
     assert [r["notebook"] for r in rows[:-1]] == [report._key(p) for p in report.notebooks()]
     assert rows[-1]["notebook"] == "all notebooks"
+    assert list(rows[0]) == report.HEADER
     # The total is summed before rounding, so it may differ from the rounded rows by 0.05 each.
     assert abs(float(rows[-1]["seconds"]) - sum(float(r["seconds"]) for r in rows[:-1])) <= 0.05 * len(rows)
 
@@ -24,6 +27,23 @@ def test_the_table_keeps_the_time_budget():
     slow = {r["notebook"]: r["seconds"] for r in rows[:-1] if float(r["seconds"]) > report.NOTEBOOK_BUDGET}
     assert slow == {}, f"over {report.NOTEBOOK_BUDGET} s: {slow}"
     assert float(rows[-1]["seconds"]) <= report.COURSE_BUDGET
+
+
+def test_the_table_names_the_machine_it_was_measured_on():
+    with open(report.MACHINE) as f:
+        facts = dict(csv.reader(f))
+    assert set(facts) >= {"cpu", "widest vector instructions", "cores", "TensorFlow"}
+    assert facts["widest vector instructions"] in {"AVX-512", "AVX2", "SSE4.1", "unknown"}
+
+
+def test_a_table_with_a_notebook_over_budget_fails_the_budget_check(tmp_path, monkeypatch):
+    rows = report.TABLE.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[1] = f"{report.NOTEBOOK_BUDGET + 1:.1f}"  # the first notebook's seconds
+    monkeypatch.setattr(report, "TABLE", tmp_path / "running_times.csv")
+    report.TABLE.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    with pytest.raises(AssertionError, match="over 90 s"):
+        test_the_table_keeps_the_time_budget()
 
 
 def test_every_chapter_has_a_key_result():
