@@ -270,6 +270,35 @@ import aecourse, hashlib, os, aecourse.grading.runner as runner
 print("environment:", sorted(os.environ.items()))
 print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
 """
+# --- issue 21: names the judge did not ask for, and widget messages --------------------------
+BUGGY = {"def pca_reconstruct": (  # fits on the images it reconstructs: 6 of 8 on the instructor's data
+    "def pca_reconstruct(x_fit, x, k):\n    model = PCA(k).fit(x)\n    return model.inverse_transform(model.transform(x))\n")}
+INJECT_SET_UP = """
+try:
+    import aegrader.plain as _plain
+except ImportError:
+    import aecourse.grading.plain as _plain
+_pack = _plain.pack
+def _injecting_pack(value):  # the answers handed over also carry the set-up data, the same digits twice
+    if isinstance(value, dict) and "pca_reconstruct" in value:
+        value = {**value, "x_train": x_test, "x_test": x_test, "k_90": k_for_variance(x_test, 0.90)}
+    return _pack(value)
+_plain.pack = _injecting_pack
+"""
+WIDGET_MALFORMED = """
+import comm
+comm.create_comm(target_name="jupyter.widget", data={"state": {"unusual": 1}})
+"""
+WIDGET_REAL = """
+import ipywidgets
+slider = ipywidgets.IntSlider(value=3, description="k")
+display(slider)
+slider.value = 5
+box = ipywidgets.Output()
+display(box)
+with box:
+    print("inside an output widget")
+"""
 IMAGES = """
 import matplotlib.pyplot as plt
 for i in range(30):
@@ -306,6 +335,10 @@ def make_attacks(folder, targets):
         save(f"{name}.ipynb", appended(blank(), source), 0)
     for name, source in after_honest_answers.items():
         save(f"{name}.ipynb", with_extra_cell(filled_exercise(), source), 8)
+    save("honest_bug.ipynb", filled_exercise(**BUGGY), 6)
+    save("inject_set_up.ipynb", with_extra_cell(filled_exercise(**BUGGY), INJECT_SET_UP), 6)
+    save("widget_malformed.ipynb", with_extra_cell(filled_exercise(), WIDGET_MALFORMED), 8)
+    save("widget_real.ipynb", with_extra_cell(filled_exercise(), WIDGET_REAL), 8)
     # gradebook names: honest work under awkward names and formats
     save("a" * 243 + ".ipynb", filled_exercise(), 8)  # 249 bytes, the longest legal name
     save("Homework.IPYNB", filled_exercise(), 8)

@@ -113,6 +113,7 @@ class Job:
     killed_because: str = ""
     notes: list = field(default_factory=list)
     cpu_seconds: float = 0.0
+    judge_cpu_seconds: float = 0.0  # the judge's own work; limited by its RLIMIT_CPU and per test
     sandbox_seconds: float = 0.0
     ran_at: float = 0.0  # when the notebook's run was over (the judge says so)
     measured: tuple = ()  # out of memory, process limit hit, peak MB: read before a kill removes the cgroup
@@ -189,6 +190,7 @@ def check(job, limits):
         if job.killed_because:
             job.measured = (job.group.out_of_memory(), job.group.hit_process_limit(), job.group.peak_memory_mb())
             job.group.kill()
+    job.judge_cpu_seconds = max(job.judge_cpu_seconds, job.judge_group.cpu_seconds())
     if not job.judge_pid or not alive(job.judge_pid):
         return True
     if elapsed > 2 * limits.wall_timeout + JUDGE_GRACE:
@@ -219,6 +221,9 @@ def finish_job(job, limits):
     except subprocess.TimeoutExpired:
         job.runner.kill()
     judged = _judged(job)
+    if job.judge_cpu_seconds >= limits.timeout and "result" in " ".join(judged.get("problems", [])):
+        judged["problems"].append(f"the grader's tests used more than {limits.timeout:g} s of CPU time on this "
+                                  "submission's answers and were stopped")
     problems = [p[:300] for p in judged.get("problems", []) if isinstance(p, str)]
     if memory_hit:  # the kernel's OOM killer ended its biggest process; the rest may have gone on
         problems.insert(0, f"a process went past the memory limit of {limits.memory_mb:g} MB and was ended")

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from . import plain
-from .notebook import TRUNCATION_MARK, limit_outputs, number_code_cells
+from .notebook import CELL_NUMBER_KEY, TRUNCATION_MARK, limit_outputs, number_code_cells
 
 EXCHANGE = ".aecourse-exchange"  # in the job's home: its own in the sandbox and without it
 CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v2 cpu.stat), read-only
@@ -164,9 +164,18 @@ def _client(nb, job, watchdog):
                     return None
             return super().output(outs, msg, display_id, cell_index)
 
+        def handle_comm_msg(self, outs, msg, cell_index):
+            # A widget or any comm message, well-formed or not, is the student's business:
+            # one that nbclient cannot follow is dropped, never the notebook's run.
+            try:
+                super().handle_comm_msg(outs, msg, cell_index)
+            except Exception as err:
+                print(f"a comm message was dropped ({type(err).__name__})", file=sys.stderr)
+
     wall = int(job["cell_wall_timeout"])
     return Client(
         nb, timeout=wall, allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
+        store_widget_state=False,
         error_on_timeout={"ename": "CellTimeout", "traceback": [],
                           "evalue": f"ran for more than {wall} s of wall-clock time and was interrupted "
                                     "(waiting instead of computing?)"},
@@ -205,7 +214,14 @@ def run(job, send, receive):
         watchdog.kernel_pid = client.km.provisioner.pid if client.km.provisioner else None
         try:
             for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    raise
+                except Exception as err:  # a message the client cannot follow costs that cell, not the run
+                    number = cell.get("metadata", {}).get(CELL_NUMBER_KEY, "?")
+                    problems.append(f"the grader could not follow the messages of code cell {number} "
+                                    f"({type(err).__name__}); the run went on")
         except DeadKernelError:
             problems.append("the notebook's Python process died (it crashed, ran out of memory or called exit)")
             alive = False
