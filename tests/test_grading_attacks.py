@@ -23,7 +23,7 @@ import psutil
 
 from aecourse.assign import autograder_tests
 from aecourse.grade import grade_folder
-from aecourse.grading.gradebook import FORMULA_START, disk_name
+from aegrader.gradebook import FORMULA_START, disk_name
 from conftest import ROOT
 from test_grading import ASSIGNMENT, EXERCISE, LIMITS, GRADE, GRADE_ENV, filled_exercise, with_default_signals, graded, printed, with_extra_cell  # noqa: F401
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
@@ -77,7 +77,7 @@ grader = None
 """
 PICKLE = """
 import io, os, struct, json, numpy as np
-import aecourse.grading.plain as plain
+import aegrader.plain as plain
 class Payload:
     def __reduce__(self):
         return (os.system, ("touch /tmp/{mark}-pickle-ran",))
@@ -266,7 +266,7 @@ for top in ("/", ):
 print("hidden tests found:", found)
 """.replace("needle", f"(b{HIDDEN_TEST_NAME[:10]!r} + b{HIDDEN_TEST_NAME[10:]!r})")  # not whole in its own source
 ENV = """
-import aecourse, hashlib, os, aecourse.grading.runner as runner
+import aecourse, hashlib, os, aegrader.runner as runner
 print("environment:", sorted(os.environ.items()))
 print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
 """
@@ -277,7 +277,7 @@ INJECT_SET_UP = """
 try:
     import aegrader.plain as _plain
 except ImportError:
-    import aecourse.grading.plain as _plain
+    import aecourse.grading.plain as _plain  # where it was before issue 21
 _pack = _plain.pack
 def _injecting_pack(value):  # the answers handed over also carry the set-up data, the same digits twice
     if isinstance(value, dict) and "pca_reconstruct" in value:
@@ -425,7 +425,7 @@ def test_the_sandbox_sees_nothing_of_the_host(graded):
     environment = printed(graded, "environment.ipynb")
     assert "s3cret" not in environment
     # The sandbox runs the grader's own code, staged: not the repository's, not an installed copy.
-    runner = hashlib.sha256((ROOT / "aecourse" / "grading" / "runner.py").read_bytes()).hexdigest()
+    runner = hashlib.sha256((ROOT / "aegrader" / "runner.py").read_bytes()).hexdigest()
     assert f"aecourse from /opt/aecourse/aecourse/__init__.py runner {runner}" in environment
 
 

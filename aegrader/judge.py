@@ -1,6 +1,6 @@
 """The judge: scores one submission in a clean interpreter that never runs student code.
 
-The batch (:mod:`aecourse.grading.jobs`) starts one judge server per batch,
+The batch (:mod:`aegrader.jobs`) starts one judge server per batch,
 ``python -I`` on a staged copy of this package (:func:`serve`): it reads the
 assignment's tests, public and hidden, through a pipe (they never touch the disk),
 runs the master's set-up code once, and forks one judge per submission, which works
@@ -8,7 +8,7 @@ in the job's own folder (which the sandbox cannot see) and talks to the sandbox
 through two pipe ends.
 
 It checks the submission, sends it into the sandbox, receives the executed notebook
-and the answers as plain data (:mod:`aecourse.grading.plain`), runs the master's
+and the answers as plain data (:mod:`aegrader.plain`), runs the master's
 set-up cells itself (so the data the tests use is the instructor's), and runs every
 test with the answers. A student *function* is a :class:`FunctionProxy`: calling it
 sends plain arguments into the sandbox and returns the plain result. Scores are

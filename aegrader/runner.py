@@ -1,8 +1,8 @@
 """The sandbox side: run one submission's notebook, then answer the judge's calls.
 
-``python -m aecourse.grading.runner`` runs inside the sandbox (see
-:mod:`aecourse.grading.sandbox`). It speaks plain-data frames
-(:mod:`aecourse.grading.plain`) on its stdin and stdout, which it keeps for itself:
+``python -m aegrader.runner`` runs inside the sandbox (see
+:mod:`aegrader.sandbox`). It speaks plain-data frames
+(:mod:`aegrader.plain`) on its stdin and stdout, which it keeps for itself:
 
 1. reads the job: the notebook (already checked by the judge), its file name, the
    per-cell limits and the names of the answers the tests need;
@@ -35,7 +35,7 @@ CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v
 
 HARVEST = """\
 def _aecourse_harvest(names, path):
-    import aecourse.grading.plain as plain
+    import aegrader.plain as plain
     values = {}
     for name in names:
         if name not in globals():
@@ -59,7 +59,7 @@ del _aecourse_harvest
 
 CALL = """\
 def _aecourse_call(request_path, reply_path):
-    import aecourse.grading.plain as plain
+    import aegrader.plain as plain
     with open(request_path, "rb") as f:
         request = plain.unpack_frame(f.read())
     function = globals().get(request["name"])
