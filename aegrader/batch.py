@@ -27,7 +27,7 @@ from .roster import read_roster, students_of
 from .submissions import find_submissions
 from .task import WORK_BASE, Submission
 
-__all__ = ["grade_folder", "output_folder", "find_submissions", "WORK_BASE", "BatchProblems"]
+__all__ = ["grade_folder", "output_folder", "find_submissions", "task_key", "WORK_BASE", "BatchProblems"]
 
 
 def output_folder(out_dir, assignment_name):
@@ -106,6 +106,15 @@ def _grade_here(todo, assignment, limits, unsafe, jobs_at_once, threads, record_
         grader.close()
 
 
+def task_key(submission):
+    """The Dask key of a submission's task: one per file name and resume key.
+
+    A task whose worker died is run again elsewhere under the same key, and its record
+    comes back (and is written) once.
+    """
+    return f"aegrader-{hashlib.sha256((submission.name + submission.key).encode()).hexdigest()[:24]}"
+
+
 def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, problems):
     """Grade ``todo`` on the workers of the Dask scheduler at ``scheduler``; records come back here."""
     try:
@@ -120,10 +129,8 @@ def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, 
     try:
         names = {}
         for submission in todo:
-            # One key per submission and file content: a task whose worker died is run again
-            # elsewhere under the same key, and its record comes back (and is written) once.
-            key = f"aegrader-{hashlib.sha256((submission.name + submission.key).encode()).hexdigest()[:24]}"
-            future = client.submit(_task.grade_one, submission, assignment, limits, unsafe, key=key, retries=1)
+            future = client.submit(_task.grade_one, submission, assignment, limits, unsafe, key=task_key(submission),
+                                   retries=1)
             names[future.key] = submission.name
             futures.append(future)
         for future in as_completed(futures, loop=client.loop):
@@ -204,7 +211,8 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
     cores = os.cpu_count() or 1
     jobs_at_once = max(1, int(jobs or cores))
     threads = max(1, cores // jobs_at_once)
-    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals reach only the main thread
+    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler) if in_main_thread else None
     try:
         with OutputFolder(output_folder(out_dir, assignment.name)) as out:
             records = out.records(assignment.name)
@@ -228,7 +236,8 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
                 out.write_gradebook(records, students, assignment, summary=True)
             problems.extend(students_of(records, students, assignment)[1])
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     return [done[name] for name in sorted(done)]
 
 

@@ -175,7 +175,6 @@ def _client(nb, job, watchdog):
     wall = int(job["cell_wall_timeout"])
     return Client(
         nb, timeout=wall, allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
-        store_widget_state=False,
         error_on_timeout={"ename": "CellTimeout", "traceback": [],
                           "evalue": f"ran for more than {wall} s of wall-clock time and was interrupted "
                                     "(waiting instead of computing?)"},

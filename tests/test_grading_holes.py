@@ -82,11 +82,11 @@ def test_only_declared_answers_reach_the_tests_and_set_up_values_win(graded):  #
     scores, problems = score(graded, "inject_set_up.ipynb")
     assert scores == {"q1": 2, "q2": 1, "q3": 3}  # what its buggy function earns on the instructor's data
     assert "names the assignment does not ask for (x_test, x_train)" in problems
-    assert score(graded, "honest_bug.ipynb")[0] == scores
+    assert score(graded, "honest_bug.ipynb")[0] == scores  # before: 8 of 8, the tests ran on its own data
 
 
 @pytest.mark.parametrize("name", ["widget_malformed.ipynb", "widget_real.ipynb"])
 def test_widget_and_comm_messages_cost_nothing(graded, name):  # noqa: F811
     scores, problems = score(graded, name)
-    assert sum(scores.values()) == 8, problems
-    assert "sandbox failed" not in problems
+    assert sum(scores.values()) == 8, problems  # before: 0 of 8 for the malformed one, "the sandbox failed"
+    assert "sandbox failed" not in problems and "could not follow" not in problems
