@@ -23,7 +23,7 @@ from .assignment import Assignment
 from .gradebook import OutputFolder, disk_name, feedback_text
 from .limits import GradingLimits
 from .records import Record, make_record, resume_key
-from .roster import read_roster, students_of
+from .roster import file_stem, read_roster, students_of
 from .submissions import find_submissions
 from .task import WORK_BASE, Submission
 
@@ -245,8 +245,8 @@ def _only(only, submissions, students):
     """The file names that ``--only`` names (a file name or a roster id); a clear error for one that is none."""
     names = set()
     for wanted in only or ():
-        matches = [n for n in submissions if n == wanted or Path(n).stem == wanted
-                   or (students and students.get(n) == wanted)]
+        matches = [n for n in submissions if wanted in (n, file_stem(n))
+                   or (students and students.get(file_stem(n)) == wanted)]
         if not matches:
             raise FileNotFoundError(f"--only {wanted}: no submission of that file name or student id")
         names.update(matches)

@@ -8,7 +8,7 @@ The roster is a CSV file with a header and the columns ``file`` and ``student``
 import csv
 from pathlib import Path
 
-__all__ = ["RosterError", "read_roster", "students_of"]
+__all__ = ["RosterError", "read_roster", "students_of", "file_stem"]
 
 MAX_ROSTER_BYTES = 10 * 2**20
 
@@ -17,7 +17,7 @@ class RosterError(ValueError):
     """The roster file cannot be used; the message says why."""
 
 
-def _stem(name):
+def file_stem(name):
     return name[:-6] if name.lower().endswith(".ipynb") else name
 
 
@@ -42,7 +42,7 @@ def read_roster(path):
     roster = {}
     for number, row in enumerate(reader, start=2):
         row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-        file, student = _stem(row.get("file", "")), row.get("student", "")
+        file, student = file_stem(row.get("file", "")), row.get("student", "")
         if not file or not student:
             raise RosterError(f"line {number} of the roster {path} has no file or no student")
         if file in roster and roster[file] != student:
@@ -62,7 +62,7 @@ def students_of(records, roster, assignment):
     by_student, problems = {}, []
     unmatched = []
     for name in sorted(records):
-        stem = _stem(name)
+        stem = file_stem(name)
         if roster is None:
             student = stem
         elif stem in roster:

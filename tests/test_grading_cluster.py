@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from aegrader.batch import task_key
@@ -147,7 +146,7 @@ def tiny_class(base, names, slow=()):
 
 
 def test_a_worker_killed_mid_job_costs_nothing(cluster, tmp_path):
-    master, folder = tiny_class(tmp_path, ["a", "b", "c", "d"], slow={"a", "b", "c", "d"})
+    master, folder = tiny_class(tmp_path, ["a", "b", "c"], slow={"a", "b", "c"})
     from aegrader.assignment import Assignment
 
     assignment = Assignment.load(master)
@@ -174,8 +173,8 @@ def test_a_worker_killed_mid_job_costs_nothing(cluster, tmp_path):
     assert not batch.is_alive()
     try:
         totals = {r["submission"]: r["total"] for r in result["records"]}
-        assert totals == {"a.ipynb": 2, "b.ipynb": 2, "c.ipynb": 2, "d.ipynb": 2}
-        assert len(list((tmp_path / "out" / "results").glob("*.json"))) == 4
+        assert totals == {"a.ipynb": 2, "b.ipynb": 2, "c.ipynb": 2}
+        assert len(list((tmp_path / "out" / "results").glob("*.json"))) == 3
         with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
             assert sorted(r["submission"] for r in csv.DictReader(f) if r["question"] == "total") == sorted(totals)
         time.sleep(1)
@@ -185,7 +184,7 @@ def test_a_worker_killed_mid_job_costs_nothing(cluster, tmp_path):
 
 
 def test_a_batch_on_the_cluster_resumes_after_the_instructor_is_killed(cluster, tmp_path):
-    master, folder = tiny_class(tmp_path, ["a", "b", "c", "d", "e"], slow={"b", "c", "d", "e"})
+    master, folder = tiny_class(tmp_path, ["a", "b", "c", "d"], slow={"c", "d"})
     out = tmp_path / "out"
     command = [*GRADE, str(folder), "--assignment", str(master), "--out", str(out), "--quiet",
                "--timeout", str(TINY_LIMITS.timeout), "--cell-timeout", str(TINY_LIMITS.cell_timeout),
@@ -201,12 +200,12 @@ def test_a_batch_on_the_cluster_resumes_after_the_instructor_is_killed(cluster, 
     grader.send_signal(signal.SIGKILL)
     grader.communicate(timeout=60)
     kept = {p.name: p.read_text() for p in (out / "results").glob("*.json")}
-    assert 1 <= len(kept) < 5
+    assert 1 <= len(kept) < 4
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=GRADE_ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     records = {p.name: p.read_text() for p in (out / "results").glob("*.json")}
-    assert len(records) == 5 and all(json.loads(r)["total"] == 2 for r in records.values())
+    assert len(records) == 4 and all(json.loads(r)["total"] == 2 for r in records.values())
     assert all(records[name] == text for name, text in kept.items())  # what was done is not graded again
     with open(out / "grades.csv", newline="") as f:
         assert [(r["student"], r["total"], r["status"]) for r in csv.DictReader(f)] == [
-            (s, "2", "graded") for s in "abcde"]
+            (s, "2", "graded") for s in "abcd"]
