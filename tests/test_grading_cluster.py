@@ -31,9 +31,10 @@ from test_grading_holes import TINY_LIMITS, submission, tiny_master
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
 
 # A cross-section of the session's batch: honest, blank, broken and attacking work.
+# (The whole attack batch through a scheduler scores as it does locally too; that takes minutes.)
 THROUGH_THE_CLUSTER = [
-    "good_alice.ipynb", "untouched.ipynb", "empty.ipynb", "patch_otter.ipynb", "pickle_tricks.ipynb",
-    "kill_everything.ipynb", "daemon.ipynb", "inject_set_up.ipynb", "widget_malformed.ipynb",
+    "good_alice.ipynb", "untouched.ipynb", "empty.ipynb", "patch_otter.ipynb", "kill_everything.ipynb",
+    "inject_set_up.ipynb", "widget_malformed.ipynb",
 ]
 WORKER_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the workers grade with this checkout's code
 
