@@ -11,7 +11,7 @@ with the full solution, public and hidden tests. From it we generate
   cell; each question says its points; its public checks explain a failure in
   plain words (:mod:`aecourse.checks`);
 - the autograder tests (public and hidden), which the batch grader
-  (:mod:`aecourse.grading`) keeps in its judge's memory: hidden tests never enter
+  (:mod:`aegrader`) keeps in its judge's memory: hidden tests never enter
   the student's sandbox;
 - the solution page of the instructor edition (:func:`solution_page`): the
   master as an instructor reads it, titled "Solution: ...", with each

@@ -1,11 +1,12 @@
 """``python -m aecourse.grade SUBMISSIONS --assignment NAME``: grade a folder of notebooks.
 
-A thin entry point; the grader lives in :mod:`aecourse.grading`.
+A thin entry point kept for the course's commands; the grader is the top-level package
+:mod:`aegrader` (also ``python -m aegrader``).
 """
 
 import sys
 
-from .grading import GradingLimits, grade_folder, main
+from aegrader import GradingLimits, grade_folder, main
 
 __all__ = ["GradingLimits", "grade_folder", "main"]
 

@@ -22,8 +22,8 @@ import nbformat
 import pytest
 
 from aecourse.grade import GradingLimits, grade_folder
-from aecourse.grading.batch import WORK_BASE
-from aecourse.grading.gradebook import csv_safe
+from aegrader.batch import WORK_BASE
+from aegrader.gradebook import csv_safe
 from conftest import ROOT
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
 

@@ -23,7 +23,7 @@ import psutil
 
 from aecourse.assign import autograder_tests
 from aecourse.grade import grade_folder
-from aecourse.grading.gradebook import FORMULA_START, disk_name
+from aegrader.gradebook import FORMULA_START, disk_name
 from conftest import ROOT
 from test_grading import ASSIGNMENT, EXERCISE, LIMITS, GRADE, GRADE_ENV, filled_exercise, with_default_signals, graded, printed, with_extra_cell  # noqa: F401
 from test_sandbox import needs_bwrap  # noqa: F401  (installs bubblewrap when missing)
@@ -77,7 +77,7 @@ grader = None
 """
 PICKLE = """
 import io, os, struct, json, numpy as np
-import aecourse.grading.plain as plain
+import aegrader.plain as plain
 class Payload:
     def __reduce__(self):
         return (os.system, ("touch /tmp/{mark}-pickle-ran",))
@@ -266,9 +266,39 @@ for top in ("/", ):
 print("hidden tests found:", found)
 """.replace("needle", f"(b{HIDDEN_TEST_NAME[:10]!r} + b{HIDDEN_TEST_NAME[10:]!r})")  # not whole in its own source
 ENV = """
-import aecourse, hashlib, os, aecourse.grading.runner as runner
+import aecourse, hashlib, os, aegrader.runner as runner
 print("environment:", sorted(os.environ.items()))
 print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
+"""
+# --- issue 21: names the judge did not ask for, and widget messages --------------------------
+BUGGY = {"def pca_reconstruct": (  # fits on the images it reconstructs: 6 of 8 on the instructor's data
+    "def pca_reconstruct(x_fit, x, k):\n    model = PCA(k).fit(x)\n    return model.inverse_transform(model.transform(x))\n")}
+INJECT_SET_UP = """
+try:
+    import aegrader.plain as _plain
+except ImportError:
+    import aecourse.grading.plain as _plain  # where it was before issue 21
+_pack = _plain.pack
+def _injecting_pack(value):  # the answers handed over also carry the set-up data: the same digits twice
+    if isinstance(value, dict) and "pca_reconstruct" in value:
+        mse = float(np.mean((x_train - pca_reconstruct(x_train, x_train, 32)) ** 2))
+        value = {**value, "x_train": x_train, "x_test": x_train, "test_mse_32": mse}
+    return _pack(value)
+_plain.pack = _injecting_pack
+"""
+WIDGET_MALFORMED = """
+import comm
+comm.create_comm(target_name="jupyter.widget", data={"state": {"unusual": 1}})
+"""
+WIDGET_REAL = """
+import ipywidgets
+slider = ipywidgets.IntSlider(value=3, description="k")
+display(slider)
+slider.value = 5
+box = ipywidgets.Output()
+display(box)
+with box:
+    print("inside an output widget")
 """
 IMAGES = """
 import matplotlib.pyplot as plt
@@ -306,6 +336,10 @@ def make_attacks(folder, targets):
         save(f"{name}.ipynb", appended(blank(), source), 0)
     for name, source in after_honest_answers.items():
         save(f"{name}.ipynb", with_extra_cell(filled_exercise(), source), 8)
+    save("honest_bug.ipynb", filled_exercise(**BUGGY), 6)
+    save("inject_set_up.ipynb", with_extra_cell(filled_exercise(**BUGGY), INJECT_SET_UP), 6)
+    save("widget_malformed.ipynb", with_extra_cell(filled_exercise(), WIDGET_MALFORMED), 8)
+    save("widget_real.ipynb", with_extra_cell(filled_exercise(), WIDGET_REAL), 8)
     # gradebook names: honest work under awkward names and formats
     save("a" * 243 + ".ipynb", filled_exercise(), 8)  # 249 bytes, the longest legal name
     save("Homework.IPYNB", filled_exercise(), 8)
@@ -392,7 +426,7 @@ def test_the_sandbox_sees_nothing_of_the_host(graded):
     environment = printed(graded, "environment.ipynb")
     assert "s3cret" not in environment
     # The sandbox runs the grader's own code, staged: not the repository's, not an installed copy.
-    runner = hashlib.sha256((ROOT / "aecourse" / "grading" / "runner.py").read_bytes()).hexdigest()
+    runner = hashlib.sha256((ROOT / "aegrader" / "runner.py").read_bytes()).hexdigest()
     assert f"aecourse from /opt/aecourse/aecourse/__init__.py runner {runner}" in environment
 
 

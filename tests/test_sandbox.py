@@ -19,9 +19,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from aecourse.grading import cgroup, plain, sandbox
-from aecourse.grading.gradebook import GradebookBusy, OutputFolder, csv_safe, disk_name
-from aecourse.grading.notebook import SubmissionError, read_submission
+from aegrader import cgroup, plain, sandbox
+from aegrader.gradebook import GradebookBusy, OutputFolder, csv_safe, disk_name
+from aegrader.notebook import SubmissionError, read_submission
 from conftest import ROOT
 
 
@@ -122,7 +122,7 @@ def test_oversized_and_malformed_frames_are_refused():
 
 def test_the_judge_scores_the_plain_value_not_the_object():
     from aecourse.assign import autograder_tests
-    from aecourse.grading.judge import run_tests
+    from aegrader.judge import run_tests
 
     class Yes(int):
         __eq__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
@@ -197,7 +197,7 @@ def test_memory_of_children_is_limited(tmp_path, needs_bwrap):
 def test_without_bubblewrap_the_grader_refuses_with_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    from aecourse.grading.cli import main
+    from aegrader.cli import main
 
     (tmp_path / "in").mkdir()
     err = io.StringIO()
@@ -233,15 +233,15 @@ def test_the_sandbox_is_empty_of_the_host(tmp_path, needs_bwrap):
 
 
 def test_grader_code_runs_from_the_staged_copy_whatever_is_installed(tmp_path):
-    from aecourse.grading.jobs import python_command
+    from aegrader.jobs import python_command
 
     package = sandbox.stage_package(tmp_path)
-    (package / "aecourse" / "grading" / "probe.py").write_text(
+    (package / "aegrader" / "probe.py").write_text(
         "def main():\n    import aecourse, sys\n    print(aecourse.__file__, sys.path[1:2])\n")
     shadow = tmp_path / "cwd" / "aecourse"  # a package in the current folder must not win either
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise SystemExit('the wrong aecourse')\n")
-    result = subprocess.run(python_command(package, "aecourse.grading.probe"), capture_output=True, text=True,
+    result = subprocess.run(python_command(package, "aegrader.probe"), capture_output=True, text=True,
                             cwd=tmp_path / "cwd", env={**os.environ, "PYTHONPATH": str(tmp_path / "cwd")}, timeout=60)
     assert result.stdout.startswith(str(package / "aecourse" / "__init__.py")), result.stderr
 
@@ -329,8 +329,8 @@ def test_nbformat_3_is_converted_and_garbage_is_explained():
 
 
 def test_batches_merge_and_a_result_is_reused_only_when_everything_matches(tmp_path, needs_bwrap, monkeypatch):
-    from aecourse.grading import batch
-    from aecourse.grading.limits import GradingLimits
+    from aegrader import batch
+    from aegrader.limits import GradingLimits
 
     first, second = tmp_path / "monday", tmp_path / "tuesday"
     first.mkdir()
@@ -349,7 +349,7 @@ def test_batches_merge_and_a_result_is_reused_only_when_everything_matches(tmp_p
     batch.grade_folder(first, "02_mnist_pca", out, progress=False, limits=GradingLimits(timeout=5))
     assert record.stat().st_mtime_ns != written  # other limits: graded again
     written = record.stat().st_mtime_ns
-    from aecourse.grading import assignment
+    from aegrader import assignment
 
     real_tests = assignment.autograder_tests
     monkeypatch.setattr(assignment, "autograder_tests", lambda master: {

@@ -13,13 +13,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cgroup, sandbox
 
-__all__ = ["JudgeServer", "Job", "start", "check", "finish_job"]
+__all__ = ["JudgeServer", "Run", "Job", "start", "check", "finish_job", "finish"]
 
 JUDGE_GRACE = 120.0  # wall seconds the judge may take after the sandbox's own backstop
 JUDGE_MAX_PROCESSES = 64
@@ -56,11 +57,12 @@ class JudgeServer:
                "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                python_command(package, "aecourse.grading.judge") + [str(theirs.fileno())],
+                python_command(package, "aegrader.judge") + [str(theirs.fileno())],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, cwd=Path(log_path).parent, env=env,
                 pass_fds=(theirs.fileno(),), preexec_fn=_die_with_parent)
         theirs.close()
         self.socket, self.log_path = ours, Path(log_path)
+        self._lock = threading.Lock()
         # The tests travel through a pipe: they are never written to disk.
         self.process.stdin.write(assignment.judge_setup(limits).encode())
         self.process.stdin.close()
@@ -83,8 +85,9 @@ class JudgeServer:
         message = json.dumps({"dir": str(job_dir), "submission": str(job_dir / "submission.ipynb"),
                               "cgroup_procs": sorted({str(d / "cgroup.procs") for d in group.dirs.values()})})
         try:
-            socket.send_fds(self.socket, [message.encode()], fds)
-            reply = self._receive()
+            with self._lock:  # one request and its answer at a time: jobs start from several threads
+                socket.send_fds(self.socket, [message.encode()], fds)
+                reply = self._receive()
             return int(json.loads(reply)["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return 0
@@ -97,6 +100,19 @@ class JudgeServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@dataclass
+class Run:
+    """What every job of one grading process shares: its work folder, the staged code, the judge server."""
+
+    root: Path  # the process's work folder under WORK_BASE, named after ``prefix``
+    prefix: str  # ``run<pid>-``: names its cgroups and folders, so a dead grader's are found and removed
+    bwrap: str  # the bubblewrap executable, or None without a sandbox
+    unsafe: bool  # no sandbox (the cgroups all the same)
+    package: Path  # the staged aecourse and aegrader packages
+    threads: int  # BLAS/OpenMP threads of each job
+    judge: "JudgeServer" = None
 
 
 @dataclass
@@ -113,6 +129,7 @@ class Job:
     killed_because: str = ""
     notes: list = field(default_factory=list)
     cpu_seconds: float = 0.0
+    judge_cpu_seconds: float = 0.0  # the judge's own work; limited by its RLIMIT_CPU and per test
     sandbox_seconds: float = 0.0
     ran_at: float = 0.0  # when the notebook's run was over (the judge says so)
     measured: tuple = ()  # out of memory, process limit hit, peak MB: read before a kill removes the cgroup
@@ -122,28 +139,29 @@ class Job:
         return all([self.group.kill(), self.judge_group.kill()])
 
 
-def _runner_command(run, job_dir, group, uid, limits, threads):
-    if run["unsafe"]:
+def _runner_command(run, job_dir, group, uid, limits):
+    if run.unsafe:
         scratch = job_dir / "scratch"
         scratch.mkdir()
-        env = sandbox.environment(threads, home=str(scratch), package_dir=str(run["package"]))
-        return python_command(run["package"], "aecourse.grading.runner"), env, scratch
-    command = sandbox.command(run["bwrap"], run["package"], uid,
+        env = sandbox.environment(run.threads, home=str(scratch), package_dir=str(run.package))
+        return python_command(run.package, "aegrader.runner"), env, scratch
+    command = sandbox.command(run.bwrap, run.package, uid,
                               cpu_file=group.cpu_file,
-                              scratch_mb=limits.scratch_mb, threads=threads)
+                              scratch_mb=limits.scratch_mb, threads=run.threads)
     return command, {"PATH": "/usr/bin:/bin"}, job_dir
 
 
-def start(name, raw, key, uid, limits, run, threads):
-    """Launch a submission's sandbox and its judge."""
-    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=run["root"]))
+def start(submission, uid, limits, run):
+    """Launch a submission's sandbox (as user ``uid``) and its judge."""
+    name, raw, key = submission.name, submission.raw, submission.key
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=run.root))
     (job_dir / "submission.ipynb").write_bytes(raw)
-    group_name = f"{run['prefix']}{job_dir.name}"
+    group_name = f"{run.prefix}{job_dir.name}"
     group = cgroup.Cgroup.create(group_name, limits.memory_mb * 2**20, limits.max_processes)
     judge_group = cgroup.Cgroup.create(f"{group_name}-judge", limits.memory_mb * 2**20, JUDGE_MAX_PROCESSES)
     to_sandbox_r, to_sandbox_w = os.pipe()
     from_sandbox_r, from_sandbox_w = os.pipe()
-    command, env, cwd = _runner_command(run, job_dir, group, uid, limits, threads)
+    command, env, cwd = _runner_command(run, job_dir, group, uid, limits)
 
     def enter_cgroup():
         group.join()
@@ -154,13 +172,13 @@ def start(name, raw, key, uid, limits, run, threads):
                                   preexec_fn=enter_cgroup, start_new_session=True)
     os.close(to_sandbox_r)
     os.close(from_sandbox_w)
-    judge_pid = run["judge"].fork(job_dir, judge_group, [from_sandbox_r, to_sandbox_w])
+    judge_pid = run.judge.fork(job_dir, judge_group, [from_sandbox_r, to_sandbox_w])
     os.close(from_sandbox_r)
     os.close(to_sandbox_w)
     job = Job(name, hashlib.sha256(raw).hexdigest(), key, job_dir, group, judge_group, runner, judge_pid,
               time.monotonic())
     if not judge_pid:
-        job.notes.append(f"the grader's judge could not be started ({run['judge'].failure()})")
+        job.notes.append(f"the grader's judge could not be started ({run.judge.failure()})")
     return job
 
 
@@ -189,6 +207,7 @@ def check(job, limits):
         if job.killed_because:
             job.measured = (job.group.out_of_memory(), job.group.hit_process_limit(), job.group.peak_memory_mb())
             job.group.kill()
+    job.judge_cpu_seconds = max(job.judge_cpu_seconds, job.judge_group.cpu_seconds())
     if not job.judge_pid or not alive(job.judge_pid):
         return True
     if elapsed > 2 * limits.wall_timeout + JUDGE_GRACE:
@@ -219,6 +238,9 @@ def finish_job(job, limits):
     except subprocess.TimeoutExpired:
         job.runner.kill()
     judged = _judged(job)
+    if job.judge_cpu_seconds >= limits.timeout and "result" in " ".join(judged.get("problems", [])):
+        judged["problems"].append(f"the grader's tests used more than {limits.timeout:g} s of CPU time on this "
+                                  "submission's answers and were stopped")
     problems = [p[:300] for p in judged.get("problems", []) if isinstance(p, str)]
     if memory_hit:  # the kernel's OOM killer ended its biggest process; the rest may have gone on
         problems.insert(0, f"a process went past the memory limit of {limits.memory_mb:g} MB and was ended")
@@ -229,3 +251,17 @@ def finish_job(job, limits):
     problems += job.notes
     status = "stopped" if job.killed_because else str(judged.get("status", "error"))
     return judged, problems, status, peak
+
+
+def finish(job, assignment, limits):
+    """Stop what is left of the job; return its :class:`~aegrader.records.Record`, executed notebook included."""
+    from .records import make_record
+
+    judged, problems, status, peak = finish_job(job, limits)
+    record = make_record(assignment, job.name, job.sha256, job.key, judged, problems, status,
+                         time.monotonic() - job.started, job.cpu_seconds, peak)
+    record.sandbox_seconds = round(job.sandbox_seconds, 1)
+    record.judge_cpu_seconds = round(job.judge_cpu_seconds, 1)
+    executed = job.job_dir / "executed.ipynb"
+    record.executed = executed.read_bytes() if executed.is_file() else None
+    return record

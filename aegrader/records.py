@@ -3,12 +3,13 @@
 import hashlib
 import json
 import math
+from dataclasses import dataclass, field, fields
 
 from .gradebook import disk_name
 
-__all__ = ["FORMAT_VERSION", "make_record", "resume_key"]
+__all__ = ["FORMAT_VERSION", "Record", "make_record", "resume_key"]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: judge CPU limits, declared answers only (issue 21)
 
 
 def _comment(result):
@@ -46,8 +47,36 @@ def _failed(result):
             for t in failed if isinstance(t, dict)]
 
 
+@dataclass
+class Record:
+    """One submission's result, as the task hands it to the batch and ``results/*.json`` stores it."""
+
+    format: int
+    assignment: str
+    tests_digest: str
+    key: str  # the resume key: a stored record is reused only while it matches
+    submission: str
+    sha256: str
+    status: str  # graded, stopped, unreadable, error
+    total: float
+    possible: float
+    problems: list
+    questions: dict  # {question: {score, possible, comment, feedback}}
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    files: dict = field(default_factory=dict)
+    sandbox_seconds: float = 0.0
+    judge_cpu_seconds: float = 0.0
+    executed: bytes = field(default=None, repr=False, compare=False)  # the executed notebook; not in the JSON
+
+    def as_dict(self):
+        """The JSON form (what ``results/`` holds and :func:`~aegrader.batch.grade_folder` returns)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "executed"}
+
+
 def make_record(assignment, name, sha256, key, judged, problems, status, seconds=0.0, cpu=0.0, peak=0.0):
-    """One submission's gradebook record, with a row for every question of ``assignment``."""
+    """One submission's :class:`Record`, with a row for every question of ``assignment``."""
     graded = judged.get("questions", {}) if isinstance(judged, dict) else {}
     graded = graded if isinstance(graded, dict) else {}
     why_not = problems[0] if problems else "the tests did not run"
@@ -62,14 +91,14 @@ def make_record(assignment, name, sha256, key, judged, problems, status, seconds
         else:
             questions[question] = {"score": 0.0, "possible": possible, "comment": f"not graded: {why_not}",
                                    "feedback": f"{question} was not graded: {why_not}"}
-    return {
-        "format": FORMAT_VERSION, "assignment": assignment.name, "tests_digest": assignment.digest, "key": key,
-        "submission": name, "sha256": sha256, "status": status,
-        "total": sum(q["score"] for q in questions.values()), "possible": sum(assignment.possible.values()),
-        "problems": problems, "questions": questions, "seconds": round(seconds, 1),
-        "cpu_seconds": round(cpu, 1), "peak_memory_mb": round(peak),
-        "files": {"feedback": f"feedback/{disk_name(name, '.md')}"},
-    }
+    return Record(
+        format=FORMAT_VERSION, assignment=assignment.name, tests_digest=assignment.digest, key=key,
+        submission=name, sha256=sha256, status=status,
+        total=sum(q["score"] for q in questions.values()), possible=sum(assignment.possible.values()),
+        problems=problems, questions=questions, seconds=round(seconds, 1),
+        cpu_seconds=round(cpu, 1), peak_memory_mb=round(peak),
+        files={"feedback": f"feedback/{disk_name(name, '.md')}"},
+    )
 
 
 def resume_key(assignment, limits, unsafe, raw):

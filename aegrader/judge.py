@@ -1,6 +1,6 @@
 """The judge: scores one submission in a clean interpreter that never runs student code.
 
-The batch (:mod:`aecourse.grading.jobs`) starts one judge server per batch,
+The batch (:mod:`aegrader.jobs`) starts one judge server per batch,
 ``python -I`` on a staged copy of this package (:func:`serve`): it reads the
 assignment's tests, public and hidden, through a pipe (they never touch the disk),
 runs the master's set-up code once, and forks one judge per submission, which works
@@ -8,7 +8,7 @@ in the job's own folder (which the sandbox cannot see) and talks to the sandbox
 through two pipe ends.
 
 It checks the submission, sends it into the sandbox, receives the executed notebook
-and the answers as plain data (:mod:`aecourse.grading.plain`), runs the master's
+and the answers as plain data (:mod:`aegrader.plain`), runs the master's
 set-up cells itself (so the data the tests use is the instructor's), and runs every
 test with the answers. A student *function* is a :class:`FunctionProxy`: calling it
 sends plain arguments into the sandbox and returns the plain result. Scores are
@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["FunctionProxy", "StudentCodeError", "judge", "main"]
@@ -45,13 +46,35 @@ def _finite(value):
     return True
 
 
+class TestCpuLimit(Exception):
+    """A test used up its CPU seconds in the judge (SIGPROF)."""
+
+
+class _Inbox:
+    """The sandbox's pipe end, read with a deadline: a call's wall time is the submission's."""
+
+    def __init__(self, fd, channel):
+        self.fd, self.channel = fd, channel
+
+    def read(self, size):
+        import select
+
+        if self.channel.deadline is not None:
+            left = self.channel.deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise TimeoutError("the submission's time is used up")
+        return os.read(self.fd, size)
+
+
 class Channel:
     """The plain-data conversation with one sandbox."""
 
     def __init__(self, in_fd, out_fd):
-        self.inbox = os.fdopen(in_fd, "rb", buffering=0)
+        self.inbox = _Inbox(in_fd, self)
         self.outbox = os.fdopen(out_fd, "wb")
         self.open = True
+        self.deadline = None  # monotonic time after which the sandbox gets no more wall time
+        self.call_budget = math.inf  # wall seconds left for the tests' calls into the sandbox
 
     def send(self, value):
         from . import plain
@@ -67,9 +90,15 @@ class Channel:
 
         try:
             return plain.receive(self.inbox)
+        except TimeoutError as err:
+            self.open = False
+            raise EOFError(str(err)) from None
         except (EOFError, OSError):
             self.open = False
             raise EOFError("the submission's sandbox has ended") from None
+        except BaseException:  # a frame half read: nothing after it can be trusted
+            self.open = False
+            raise
 
 
 class FunctionProxy:
@@ -84,13 +113,20 @@ class FunctionProxy:
 
         if not self._channel.open:
             raise StudentCodeError(f"{self.__name__} cannot be called: the submission's sandbox has ended")
+        channel = self._channel
+        started = time.monotonic()
+        channel.deadline = started + max(channel.call_budget, 0.0)
         try:
-            self._channel.send({"name": self.__name__, "args": list(args), "kwargs": dict(kwargs)})
-            reply = self._channel.receive()
+            channel.send({"name": self.__name__, "args": list(args), "kwargs": dict(kwargs)})
+            reply = channel.receive()
         except EOFError as err:
-            raise StudentCodeError(f"{self.__name__} did not return: {err} (a time or memory limit?)") from None
+            raise StudentCodeError(f"{self.__name__} did not return: {err} (a time or memory limit, "
+                                   "or waiting instead of computing?)") from None
         except PlainDataError as err:
             raise StudentCodeError(f"{self.__name__} returned something the grader cannot read: {err}") from None
+        finally:
+            channel.call_budget -= time.monotonic() - started
+            channel.deadline = None
         if not isinstance(reply, dict) or not ("value" in reply or "raised" in reply):
             raise StudentCodeError(f"{self.__name__} gave a malformed reply")
         if "raised" in reply:
@@ -111,7 +147,7 @@ def _message(err):
     if isinstance(err, AssertionError):
         text = str(err).strip()
         return text[:300] if text else "a check did not hold"
-    if isinstance(err, StudentCodeError):
+    if isinstance(err, (StudentCodeError, TestCpuLimit)):
         return str(err)[:300]
     return f"{type(err).__name__}: {str(err)[:300]}"
 
@@ -125,10 +161,16 @@ def _given_namespace(given_code):
     return namespace
 
 
-def _answers(raw, channel, problems):
+def _answers(raw, declared, channel, problems):
+    """The answers the assignment asks for, as the tests will see them; every other name is dropped."""
     env = {}
-    for name, value in (raw or {}).items():
-        if not isinstance(name, str):
+    raw = raw if isinstance(raw, dict) else {}
+    unasked = sorted(str(name)[:40] for name in raw if name not in declared)
+    if unasked:
+        problems.append(f"the notebook handed over names the assignment does not ask for ({', '.join(unasked[:5])}); "
+                        "the grader ignored them")
+    for name, value in raw.items():
+        if name not in declared:
             continue
         if isinstance(value, dict) and set(value) == {"$function"}:
             env[name] = FunctionProxy(name, channel)
@@ -142,8 +184,37 @@ def _answers(raw, channel, problems):
     return env
 
 
-def run_tests(tests, env):
-    """Run every question's tests against ``env``; return {question: result}."""
+@contextlib.contextmanager
+def _cpu_budget(seconds):
+    """Raise :class:`TestCpuLimit` in this block once it has used ``seconds`` of the judge's CPU time.
+
+    Time spent waiting for the sandbox (a call of the student's function) is not the
+    judge's CPU time: that is counted in the sandbox's cgroup, against the submission.
+    """
+    import signal
+
+    if not seconds:
+        yield
+        return
+
+    def stop(*_):
+        raise TestCpuLimit(f"the test used more than {seconds:g} s of the grader's CPU time on this "
+                           "submission's answers and was stopped")
+
+    previous = signal.signal(signal.SIGPROF, stop)
+    signal.setitimer(signal.ITIMER_PROF, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+def run_tests(tests, env, cpu_seconds=None):
+    """Run every question's tests against ``env``; return {question: result}.
+
+    ``cpu_seconds``: the judge's CPU time each test may use (None: no limit).
+    """
     from otter.test_files.abstract_test import TestCaseResult
     from otter.test_files.exception_test import ExceptionTestFile
 
@@ -153,9 +224,10 @@ def run_tests(tests, env):
         results, failed = [], []
         for case in test_file.test_cases:
             try:
-                case.body.call_func(env)
+                with _cpu_budget(cpu_seconds):
+                    case.body.call_func(env)
                 passed, message = True, ""
-            except Exception as err:
+            except (Exception, TestCpuLimit) as err:
                 passed, message = False, _message(err)
                 failed.append({"hidden": bool(case.hidden), "message": message})
             results.append(TestCaseResult(test_case=case, message=message, passed=passed))
@@ -181,6 +253,7 @@ def judge(job, channel, given=None):
         return {**result, "status": "unreadable", "problems": [str(err)]}
     result["problems"].extend(syntax_problems(nb))
     limits = job["limits"]
+    started = time.monotonic()
     try:
         channel.send({
             "notebook": nbformat.writes(nb), "file_name": job["file_name"], "answers": job["answers"],
@@ -189,6 +262,11 @@ def judge(job, channel, given=None):
         })
         ran = channel.receive()
         Path("ran").touch()  # tells the batch that the notebook's run is over; the tests' calls begin
+        # The tests' calls into the sandbox share what is left of the submission's wall-clock
+        # backstop (at least half of it, for a notebook slowed by a loaded machine): waiting
+        # on a student's function is the submission's time, not the batch's.
+        wall = float(limits["wall_timeout"])
+        channel.call_budget = max(wall - (time.monotonic() - started), wall / 2)
         if not isinstance(ran, dict):
             raise ValueError("not a dict")
     except EOFError:
@@ -205,10 +283,11 @@ def judge(job, channel, given=None):
         nbformat.write(executed, "executed.ipynb")
     except Exception:
         pass  # nothing ran (or garbage came back): there is no executed notebook to keep
-    env = dict(given) if given is not None else _given_namespace(job["given_code"])
-    env.update(_answers(ran.get("answers"), channel, result["problems"]))
+    given = given if given is not None else _given_namespace(job["given_code"])
+    answers = _answers(ran.get("answers"), set(job["answers"]) - set(given), channel, result["problems"])
+    env = {**answers, **given}  # the instructor's set-up values always win
     with contextlib.redirect_stdout(io.StringIO()):
-        result["questions"] = run_tests(job["tests"], env)
+        result["questions"] = run_tests(job["tests"], env, float(limits["cell_timeout"]))
     return result
 
 
@@ -221,7 +300,13 @@ def _read_json_line(stream):
 
 def _judge_one(job, setup, given, in_fd, out_fd):
     """In a forked child: judge one submission, write ``result.json`` into its folder."""
+    import resource
+
     os.chdir(job["dir"])
+    # The whole judge's CPU time, as the kernel counts it: past the submission's own limit,
+    # SIGXCPU ends it (and SIGKILL a few seconds later, whatever it does with the first).
+    limit = int(math.ceil(float(setup["limits"]["timeout"])))
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 5))
     channel = Channel(in_fd, out_fd)
     try:
         result = judge({**setup, **job}, channel, given)

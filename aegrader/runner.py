@@ -1,8 +1,8 @@
 """The sandbox side: run one submission's notebook, then answer the judge's calls.
 
-``python -m aecourse.grading.runner`` runs inside the sandbox (see
-:mod:`aecourse.grading.sandbox`). It speaks plain-data frames
-(:mod:`aecourse.grading.plain`) on its stdin and stdout, which it keeps for itself:
+``python -m aegrader.runner`` runs inside the sandbox (see
+:mod:`aegrader.sandbox`). It speaks plain-data frames
+(:mod:`aegrader.plain`) on its stdin and stdout, which it keeps for itself:
 
 1. reads the job: the notebook (already checked by the judge), its file name, the
    per-cell limits and the names of the answers the tests need;
@@ -28,14 +28,14 @@ import time
 from pathlib import Path
 
 from . import plain
-from .notebook import TRUNCATION_MARK, limit_outputs, number_code_cells
+from .notebook import CELL_NUMBER_KEY, TRUNCATION_MARK, limit_outputs, number_code_cells
 
 EXCHANGE = ".aecourse-exchange"  # in the job's home: its own in the sandbox and without it
 CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v2 cpu.stat), read-only
 
 HARVEST = """\
 def _aecourse_harvest(names, path):
-    import aecourse.grading.plain as plain
+    import aegrader.plain as plain
     values = {}
     for name in names:
         if name not in globals():
@@ -59,7 +59,7 @@ del _aecourse_harvest
 
 CALL = """\
 def _aecourse_call(request_path, reply_path):
-    import aecourse.grading.plain as plain
+    import aegrader.plain as plain
     with open(request_path, "rb") as f:
         request = plain.unpack_frame(f.read())
     function = globals().get(request["name"])
@@ -164,6 +164,14 @@ def _client(nb, job, watchdog):
                     return None
             return super().output(outs, msg, display_id, cell_index)
 
+        def handle_comm_msg(self, outs, msg, cell_index):
+            # A widget or any comm message, well-formed or not, is the student's business:
+            # one that nbclient cannot follow is dropped, never the notebook's run.
+            try:
+                super().handle_comm_msg(outs, msg, cell_index)
+            except Exception as err:
+                print(f"a comm message was dropped ({type(err).__name__})", file=sys.stderr)
+
     wall = int(job["cell_wall_timeout"])
     return Client(
         nb, timeout=wall, allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
@@ -205,7 +213,14 @@ def run(job, send, receive):
         watchdog.kernel_pid = client.km.provisioner.pid if client.km.provisioner else None
         try:
             for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    raise
+                except Exception as err:  # a message the client cannot follow costs that cell, not the run
+                    number = cell.get("metadata", {}).get(CELL_NUMBER_KEY, "?")
+                    problems.append(f"the grader could not follow the messages of code cell {number} "
+                                    f"({type(err).__name__}); the run went on")
         except DeadKernelError:
             problems.append("the notebook's Python process died (it crashed, ran out of memory or called exit)")
             alive = False

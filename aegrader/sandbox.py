@@ -1,13 +1,13 @@
 """The sandbox a submission runs in: a bubblewrap command line.
 
-Each job runs ``python -m aecourse.grading.runner`` under ``bwrap`` (Debian's
+Each job runs ``python -m aegrader.runner`` under ``bwrap`` (Debian's
 ``bubblewrap``) with
 
 - new mount, PID, network, IPC, UTS and cgroup namespaces: it sees only its own
   processes, has no network (a loopback of its own, for its Jupyter kernel) and no
   other job's kernels;
 - a file system built from nothing: the Python environment, ``/usr``, ``/lib`` and
-  ``/bin`` read-only, a copy of the ``aecourse`` package (without the repository, so
+  ``/bin`` read-only, copies of the ``aecourse`` and ``aegrader`` packages (without the repository, so
   without ``solutions/``), fresh ``/proc`` and ``/dev``, and size-capped tmpfs for the
   scratch home, ``/tmp`` and ``/dev/shm``, and the job's cgroup CPU counter (read-only). Not the repository, the submissions folder,
   ``--out``, ``/root``, ``/home`` or another job's scratch;
@@ -15,7 +15,7 @@ Each job runs ``python -m aecourse.grading.runner`` under ``bwrap`` (Debian's
   environment, a new session (no terminal injection), and death with its parent.
 
 The limits on memory, processes and CPU time come from the job's cgroup
-(:mod:`aecourse.grading.cgroup`), which the sandbox cannot leave.
+(:mod:`aegrader.cgroup`), which the sandbox cannot leave.
 """
 
 import os
@@ -45,13 +45,17 @@ def find_bwrap():
     return path
 
 
-def stage_package(work_root):
-    """Copy the aecourse package (Python files only) to ``work_root/pkg``; return that folder."""
-    import aecourse
+STAGED_PACKAGES = ("aecourse", "aegrader")  # the course's helpers (the notebooks import them) and the grader
 
-    source = Path(aecourse.__file__).resolve().parent
+
+def stage_package(work_root):
+    """Copy the aecourse and aegrader packages (Python files only) to ``work_root/pkg``; return that folder."""
+    import importlib
+
     target = Path(work_root) / "pkg"
-    shutil.copytree(source, target / "aecourse", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in STAGED_PACKAGES:
+        source = Path(importlib.import_module(name).__file__).resolve().parent
+        shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
@@ -107,7 +111,7 @@ def command(bwrap, package_dir, uid, cpu_file=None, scratch_mb=512, threads=1):
         args += ["--setenv", key, value]
     args += ["--chdir", HOME, "--"]
     # -I: no current folder (the student's home) and no environment variable on sys.path.
-    runner = f"import sys; sys.path.insert(0, {PACKAGE_DIR!r}); from aecourse.grading.runner import main; sys.exit(main())"
+    runner = f"import sys; sys.path.insert(0, {PACKAGE_DIR!r}); from aegrader.runner import main; sys.exit(main())"
     args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
              sys.executable, "-I", "-c", runner]

@@ -18,7 +18,7 @@ import re
 import stat
 from pathlib import Path
 
-__all__ = ["GradebookBusy", "OutputFolder", "disk_name", "csv_safe", "feedback_text"]
+__all__ = ["GradebookBusy", "OutputFolder", "disk_name", "csv_safe", "feedback_text", "grades_csv", "summary_files"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -137,8 +137,12 @@ class OutputFolder:
                 found[record["submission"]] = record
         return found
 
-    def write_gradebook(self, records):
-        """``gradebook.csv`` and ``feedback.json`` from every record, sorted by submission."""
+    def write_gradebook(self, records, roster=None, assignment=None, summary=False):
+        """``gradebook.csv`` and ``feedback.json`` from every record, sorted by submission.
+
+        With ``assignment`` also ``grades.csv``, one row per student (:func:`.roster.students_of`);
+        with ``summary`` also ``summary.csv`` and ``summary.png``, per question.
+        """
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["submission", "question", "score", "possible", "comment"])
@@ -159,6 +163,61 @@ class OutputFolder:
             for record in ordered
         }
         self.write("", "feedback.json", json.dumps(feedback, indent=1, ensure_ascii=False) + "\n")
+        if assignment is not None:
+            self.write("", "grades.csv", grades_csv(records, roster, assignment))
+        if assignment is not None and summary:
+            table, figure = summary_files(ordered, assignment)
+            self.write("", "summary.csv", table)
+            self.write("", "summary.png", figure)
+
+
+def grades_csv(records, roster, assignment):
+    """One row per student: ``student``, a column per question, ``total``, ``status``; ready for an LMS."""
+    from .roster import students_of
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    questions = list(assignment.possible)
+    writer.writerow(["student", *questions, "total", "status"])
+    for row in students_of(records, roster, assignment)[0]:
+        writer.writerow([csv_safe(row["student"]), *(f"{row['scores'][q]:g}" for q in questions),
+                         f"{row['total']:g}", csv_safe(row["status"])])
+    return buffer.getvalue()
+
+
+def summary_files(records, assignment):
+    """``summary.csv`` (per question: points, mean, share with full marks) and a histogram PNG of each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = {q: [r["questions"][q]["score"] for r in records if q in r.get("questions", {})]
+               for q in assignment.possible}
+    columns["total"] = [r["total"] for r in records]
+    possible = {**assignment.possible, "total": sum(assignment.possible.values())}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["question", "possible", "submissions", "mean", "full_marks_share"])
+    for question, scores in columns.items():
+        mean = sum(scores) / len(scores) if scores else 0.0
+        full = sum(s >= possible[question] for s in scores) / len(scores) if scores else 0.0
+        writer.writerow([question, f"{possible[question]:g}", len(scores), f"{mean:.3f}", f"{full:.3f}"])
+    figure, axes = plt.subplots(1, len(columns), figsize=(3 * len(columns), 2.6), squeeze=False)
+    for axis, (question, scores) in zip(axes[0], columns.items()):
+        top = possible[question]
+        bins = [b / 2 - 0.25 for b in range(int(2 * top) + 2)] if top <= 20 else 20
+        axis.hist(scores, bins=bins, color="tab:blue", edgecolor="white")
+        axis.set_title(f"{question} (of {top:g})")
+        axis.set_xlabel("score")
+        axis.set_xlim(-0.5, top + 0.5)
+    axes[0][0].set_ylabel("submissions")
+    figure.suptitle(f"{assignment.name}: {len(records)} submissions")
+    figure.tight_layout()
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue(), image.getvalue()
 
 
 def feedback_text(record):

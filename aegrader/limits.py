@@ -29,4 +29,4 @@ class GradingLimits:
         return self.wall_factor * self.cell_timeout
 
     def as_dict(self):
-        return asdict(self) | {"cell_wall_timeout": self.cell_wall_timeout}
+        return asdict(self) | {"cell_wall_timeout": self.cell_wall_timeout, "wall_timeout": self.wall_timeout}

@@ -4,10 +4,11 @@ import argparse
 import sys
 import time
 
-from ..assign import AssignError
+from aecourse.assign import AssignError
 from .batch import grade_folder, output_folder
 from .gradebook import GradebookBusy
 from .limits import GradingLimits
+from .roster import RosterError
 from .sandbox import SandboxUnavailable
 
 __all__ = ["main"]
@@ -17,6 +18,7 @@ def main(argv=None):
     defaults = GradingLimits()
     parser = argparse.ArgumentParser(
         prog="python -m aecourse.grade",
+        epilog="Also run as python -m aegrader or aecourse-grade.",
         description="Grade every .ipynb in a folder against an assignment's public and hidden tests, "
                     "each in its own sandbox.",
     )
@@ -35,6 +37,14 @@ def main(argv=None):
     parser.add_argument("--regrade", action="store_true", help="grade everything again instead of resuming")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="run submissions without bubblewrap, able to read and change your files")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="grade on the workers of this Dask scheduler (tcp://host:8786) instead of here; "
+                             "this machine only writes the gradebook")
+    parser.add_argument("--only", metavar="NAME", action="append", default=[],
+                        help="grade only this submission again (a file name, or a student id of the roster); "
+                             "may be given more than once")
+    parser.add_argument("--roster", metavar="FILE",
+                        help="CSV with the columns file and student: the student id of each file in grades.csv")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     limits = GradingLimits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory_mb=args.memory_mb,
@@ -43,11 +53,13 @@ def main(argv=None):
         print("warning: grading without a sandbox: the submissions can read and change your files",
               file=sys.stderr)
     started = time.monotonic()
+    problems = []
     try:
         records = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs, limits=limits,
                                regrade=args.regrade, progress=not args.quiet,
-                               unsafe_no_sandbox=args.unsafe_no_sandbox)
-    except (AssignError, SandboxUnavailable, GradebookBusy, OSError, RuntimeError) as err:
+                               unsafe_no_sandbox=args.unsafe_no_sandbox, scheduler=args.scheduler,
+                               only=args.only, roster=args.roster, problems=problems)
+    except (AssignError, SandboxUnavailable, GradebookBusy, RosterError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)  # one sentence, no traceback: nothing was half-done
         return 2
     except KeyboardInterrupt:
@@ -62,5 +74,9 @@ def main(argv=None):
     with_problems = sum(bool(r["problems"]) for r in records)
     print(f"graded {len(records)} submissions in {time.monotonic() - started:.0f} s: "
           f"{full} with full marks, {with_problems} with problems noted")
-    print(f"gradebook: {out / 'gradebook.csv'}\nfeedback:  {out / 'feedback'}/ (one file per student)")
-    return 0
+    print(f"grades:    {out / 'grades.csv'} (one row per student)\n"
+          f"summary:   {out / 'summary.csv'}, {out / 'summary.png'}\n"
+          f"gradebook: {out / 'gradebook.csv'}\nfeedback:  {out / 'feedback'}/ (one file per student)")
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 1 if any("was not graded" in p for p in problems) else 0
