@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_GROUPS = {
     "book": ("tests/test_book.py", "tests/test_browser.py"),  # the built book (`built`)
-    "grading": ("tests/test_grading.py", "tests/test_grading_attacks.py"),  # `graded`
+    # the session's `graded` batch
+    "grading": ("tests/test_grading.py", "tests/test_grading_attacks.py", "tests/test_grading_holes.py"),
 }
 _GROUP_OF = {path: group for group, paths in SHARED_GROUPS.items() for path in paths}
 
