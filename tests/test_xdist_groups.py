@@ -18,7 +18,7 @@ def test_each_notebook_is_its_own_group_and_files_that_share_a_fixture_share_one
     chapters = [group_of(ROOT / "book" / name) for name in ("05_stacked.ipynb", "06_denoising.ipynb")]
     assert chapters == ["book/05_stacked.ipynb", "book/06_denoising.ipynb"]
     assert group_of(ROOT / "tests/test_book.py") == group_of(ROOT / "tests/test_browser.py") == "book"
-    graded = {group_of(ROOT / f"tests/test_grading{part}.py") for part in ("", "_attacks", "_holes")}
+    graded = {group_of(ROOT / f"tests/test_grading{part}.py") for part in ("", "_attacks", "_holes", "_cluster")}
     assert graded == {"grading"}
 
 

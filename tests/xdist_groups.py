@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_GROUPS = {
     "book": ("tests/test_book.py", "tests/test_browser.py"),  # the built book (`built`)
     # the session's `graded` batch
-    "grading": ("tests/test_grading.py", "tests/test_grading_attacks.py", "tests/test_grading_holes.py"),
+    "grading": ("tests/test_grading.py", "tests/test_grading_attacks.py", "tests/test_grading_holes.py",
+                "tests/test_grading_cluster.py"),
 }
 _GROUP_OF = {path: group for group, paths in SHARED_GROUPS.items() for path in paths}
 
