@@ -10,6 +10,7 @@ output folder's lock.
 """
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -147,6 +148,8 @@ def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, 
     finally:
         if futures:
             client.cancel(futures)
+        with contextlib.suppress(Exception):  # the workers' judge servers end with the batch
+            client.run(_task.release_graders, on_error="return")
         client.close()
 
 

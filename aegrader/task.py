@@ -24,7 +24,7 @@ from pathlib import Path
 from . import cgroup, sandbox
 from . import jobs as _jobs
 
-__all__ = ["Submission", "Grader", "Cancelled", "grade_one", "WORK_BASE", "remove_stale_runs"]
+__all__ = ["Submission", "Grader", "Cancelled", "grade_one", "release_graders", "WORK_BASE", "remove_stale_runs"]
 
 WORK_BASE = Path(tempfile.gettempdir()) / "aecourse-grade"
 SANDBOX_UIDS = 4000  # sandbox.UID_BASE + 0..3999; no two jobs on a machine hold the same one at once
@@ -192,8 +192,13 @@ def grade_one(submission, assignment, limits, unsafe=False):
     return grader.grade(submission)
 
 
-@atexit.register
-def _close_graders():
-    for grader in _GRADERS.values():
-        with contextlib.suppress(Exception):
-            grader.close()
+def release_graders():
+    """Close this worker's graders (their judge servers and staged code); run on every worker after a batch."""
+    with _GRADERS_LOCK:
+        for grader in _GRADERS.values():
+            with contextlib.suppress(Exception):
+                grader.close()
+        _GRADERS.clear()
+
+
+atexit.register(release_graders)
