@@ -3,7 +3,8 @@
 A page fails if an image is missing or does not decode, an internal link or
 anchor leads nowhere, JavaScript reports an error, a notebook's stored outputs
 (figures, printed text, glued numbers) did not render, a formula is left as raw
-TeX, a code cell or an output scrolls sideways in the 1280 px wide window, or
+TeX, a code cell or an output scrolls sideways in the 1280 px wide window, the page
+itself scrolls sideways on a 390 px phone, or
 the page requests anything that is not on localhost (the book must work with no
 network: MathJax is served from the book itself). Such requests are aborted,
 so the test never depends on the network, and counted as failures. A
@@ -33,6 +34,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 WIDTH = 1280  # a laptop's window; the article column is then about 750 px wide
+PHONE = 390  # a phone held upright (CSS pixels); code may scroll in its box, the page may not
 
 # Text a reader sees in the article that is not code and not typeset math, and
 # what in it would be TeX that MathJax left untouched: \( \) \[ \] $$ or a
@@ -115,6 +117,24 @@ def expected_outputs(notebook):
     return images, visible
 
 
+# On a phone, the page itself wider than the screen (so the whole page pans sideways),
+# with the innermost element that sticks out past the right edge. A code block or an
+# output that scrolls inside its own box is fine there.
+WIDER_THAN_THE_PAGE = r"""() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width + 1) return null;
+  const scrolls = el => el.closest("pre, .cell_output, .output, div.highlight, .table-wrapper, mjx-container");
+  const out = Array.from(document.querySelectorAll("main *")).filter(el => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.right > width + 1 && !scrolls(el.parentElement || el);
+  });
+  const inner = out.filter(el => !out.some(other => other !== el && el.contains(other)));
+  const el = inner[0] || document.documentElement;
+  return `${document.documentElement.scrollWidth} px wide, ${el.tagName.toLowerCase()}: `
+    + (el.innerText || "").trim().slice(0, 60);
+}"""
+
+
 def check_site(browser, html_dir, pages, screenshots=None):
     """Open ``pages`` (paths without .html) of the site in ``html_dir``; return the problems found."""
     server = serve(html_dir)
@@ -175,6 +195,11 @@ def check_site(browser, html_dir, pages, screenshots=None):
                 text = page.inner_text("main")
                 if "{glue" in text or "papermill.record" in text:
                     seen.append("an unrendered glue reference")
+            page.set_viewport_size({"width": PHONE, "height": 844})
+            wide = page.evaluate(WIDER_THAN_THE_PAGE)
+            if wide:
+                seen.append(f"scrolls sideways on a {PHONE} px phone: {wide}")
+            page.set_viewport_size({"width": WIDTH, "height": 900})
             if screenshots is not None:
                 screenshots.mkdir(parents=True, exist_ok=True)
                 page.evaluate("window.scrollTo(0, 0)")
@@ -219,8 +244,10 @@ def test_the_browser_check_catches_raw_tex_a_request_off_localhost_and_a_wide_co
     page.write_text(page.read_text().replace("</article>", (
         r'<p>A formula left untypeset: \(z = \sigma(W x) </p>'  # no closing delimiter
         '<img src="https://cdn.example.org/logo.png" alt="">'
-        f'<div class="highlight"><pre>{wide}</pre></div></article>'), 1))
+        f'<div class="highlight"><pre>{wide}</pre></div>'
+        '<p><span style="display:inline-block;width:450px">a 450 px wide box</span></p></article>'), 1))
     problems = check_site(browser, site, ["book/index"])
+    assert any(f"on a {PHONE} px phone" in p and "450 px wide box" in p for p in problems), problems
     assert any("raw TeX" in p and "sigma" in p for p in problems), problems
     assert any("leaves localhost: https://cdn.example.org/logo.png" in p for p in problems), problems
     assert any("scrolls sideways" in p and "value + value" in p for p in problems), problems
