@@ -5,7 +5,7 @@ import sys
 
 import nbformat
 
-from xdist_groups import ROOT, SHARED_GROUPS, group_of
+from xdist_groups import ROOT, SHARED_GROUPS, expected_seconds, group_of, pytest_collection_modifyitems
 
 
 def test_the_shared_groups_name_test_files_that_exist():
@@ -38,3 +38,26 @@ def test_a_notebook_run_on_two_workers_keeps_its_cells_in_one_kernel(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "9 passed" in result.stdout, result.stdout[-3000:]
+
+
+class _Item:
+    def __init__(self, path):
+        self.path, self.marks = ROOT / path, []
+
+    def add_marker(self, mark):
+        self.marks.append(mark)
+
+
+def test_the_longest_groups_are_handed_out_first_and_a_notebook_keeps_its_cell_order():
+    seconds = expected_seconds()
+    assert seconds["book/06_denoising.ipynb"] > seconds["book/02_mnist_pca.ipynb"] > 0  # read from the table
+    paths = ["tests/test_metrics.py", "book/02_mnist_pca.ipynb", "book/02_mnist_pca.ipynb",
+             "book/06_denoising.ipynb", "tests/test_grading.py", "book/02_mnist_pca.ipynb"]
+    items = [_Item(path) for path in paths]
+    cells_of_02 = [item for item in items if item.path.name == "02_mnist_pca.ipynb"]
+    pytest_collection_modifyitems(None, items)
+    order = [group_of(item.path) for item in items]
+    assert order == ["grading", "book/06_denoising.ipynb", *["book/02_mnist_pca.ipynb"] * 3,
+                     "tests/test_metrics.py"]
+    assert [item for item in items if item.path.name == "02_mnist_pca.ipynb"] == cells_of_02
+    assert all(len(item.marks) == 1 for item in items)

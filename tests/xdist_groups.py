@@ -3,10 +3,11 @@
 pytest runs on every core (pytest-xdist with ``--dist loadgroup``). Each test file is one
 group, so a notebook's cells run in order in one worker's kernel, whether pytest runs the
 whole suite or one notebook; the files that share an expensive session fixture are one
-group, so that fixture is made once. Loaded as a plugin rather than from
+group, so that fixture is made once; the groups expected to take longest run first. Loaded as a plugin rather than from
 ``tests/conftest.py`` so that ``pytest book/05_stacked.ipynb`` groups too.
 """
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ SHARED_GROUPS = {
                 "tests/test_grading_cluster.py"),
 }
 _GROUP_OF = {path: group for group, paths in SHARED_GROUPS.items() for path in paths}
+# Rough seconds of the shared groups on a 2-core machine (December 2026), for ordering only:
+# a wrong guess costs speed, never a result.
+SHARED_GROUP_SECONDS = {"grading": 600.0, "book": 240.0}
 
 
 def group_of(path):
@@ -31,8 +35,26 @@ def group_of(path):
     return _GROUP_OF.get(name, name)
 
 
+def expected_seconds():
+    """How long each group takes, as far as is known: notebooks from book/running_times.csv."""
+    seconds = dict(SHARED_GROUP_SECONDS)
+    try:
+        with open(ROOT / "book" / "running_times.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                seconds[f"{row['notebook']}.ipynb"] = float(row["seconds"] or 0)
+    except (OSError, KeyError, ValueError):
+        pass
+    return seconds
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its file's group, before xdist reads the marks."""
+    """Mark every test with its file's group, before xdist reads the marks; longest groups first.
+
+    xdist hands the groups out in this order (``--no-loadscope-reorder``), so the
+    longest start first and the short ones fill in at the end.
+    """
+    seconds = expected_seconds()
     for item in items:
         item.add_marker(pytest.mark.xdist_group(group_of(item.path)))
+    items.sort(key=lambda item: -seconds.get(group_of(item.path), 0.0))  # stable within a group
