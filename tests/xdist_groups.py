@@ -3,8 +3,9 @@
 pytest runs on every core (pytest-xdist with ``--dist loadgroup``). Each test file is one
 group, so a notebook's cells run in order in one worker's kernel, whether pytest runs the
 whole suite or one notebook; the files that share an expensive session fixture are one
-group, so that fixture is made once; the groups expected to take longest run first. Loaded as a plugin rather than from
-``tests/conftest.py`` so that ``pytest book/05_stacked.ipynb`` groups too.
+group, so that fixture is made once; the groups expected to take longest run first.
+Loaded as a plugin rather than from ``tests/conftest.py`` so that
+``pytest book/05_stacked.ipynb`` groups too.
 """
 
 import csv
@@ -54,7 +55,8 @@ def pytest_collection_modifyitems(config, items):
     xdist hands the groups out in this order (``--no-loadscope-reorder``), so the
     longest start first and the short ones fill in at the end.
     """
-    seconds = expected_seconds()
+    seconds, group = expected_seconds(), {}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item.path)))
-    items.sort(key=lambda item: -seconds.get(group_of(item.path), 0.0))  # stable within a group
+        group[item] = group_of(item.path)
+        item.add_marker(pytest.mark.xdist_group(group[item]))
+    items.sort(key=lambda item: -seconds.get(group[item], 0.0))  # stable within a group
