@@ -76,6 +76,9 @@ KINDS = {
     "psnr": Tolerance(absolute=0.5),
     # a share of the 1,000 test digits or of code values (accuracy, precision@k): moved up to 0.022
     "share": Tolerance(absolute=0.04),
+    # a share of the test digits from a convex fit on fixed features (lbfgs logistic regression stops at a
+    # tolerance, so another BLAS flips a digit on the boundary): 0.700 on this CPU, 0.699 on CI's
+    "solver": Tolerance(absolute=0.005),
     # a ROC AUC on 1,000 test digits: moved by less than 0.001, also with a new seed
     "auc": Tolerance(absolute=0.02),
     # an angle in degrees between a trained subspace and PCA's: did not move, 0.3 degrees with a new seed
