@@ -1,0 +1,65 @@
+"""Score an answer against an exercise's own tests, public and hidden, without a sandbox.
+
+The shortcut tests (``tests/test_shortcuts_*.py``) build a plausible wrong answer to a
+question and show that it loses the question's points while the master's solution keeps
+them. Both are scored here by the judge's own test runner on the instructor's set-up values,
+as the grader scores a submission, but in this process: the answers are the tests' own code.
+"""
+
+import contextlib
+import functools
+import io
+
+import nbformat
+
+from aecourse.assign import master_path
+from aegrader.assignment import Assignment
+from aegrader.judge import _given_namespace, run_tests
+from aegrader.notebook import _question_blocks
+
+__all__ = ["assignment", "given", "solution", "scores"]
+
+
+@functools.lru_cache(maxsize=None)
+def assignment(name):
+    """The :class:`~aegrader.assignment.Assignment` of master ``name`` (``"02_mnist_pca"``)."""
+    return Assignment.load(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _given(name):
+    return _given_namespace(assignment(name).given_code)
+
+
+def given(name):
+    """A fresh copy of the names the master's set-up cells define (data, imports)."""
+    return dict(_given(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _solution(name):
+    namespace = given(name)
+    nb = nbformat.read(master_path(name), as_version=4)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for kind, cell in _question_blocks(nb.cells):
+            if kind in ("solution", "other"):
+                exec(compile(cell.source, f"<{name} solution>", "exec"), namespace)
+    return {k: namespace[k] for k in assignment(name).answers if k in namespace}
+
+
+def solution(name):
+    """The answers of the master's solution, by name (a copy: change it freely)."""
+    return dict(_solution(name))
+
+
+def scores(name, answers, questions=None):
+    """``{question: (score, possible)}`` of the master's tests on ``answers`` (a dict of answer names).
+
+    The set-up values win over an answer of the same name, as in the grader. ``questions``
+    limits the run to those questions (the tests of the others may need answers not given).
+    """
+    tests = assignment(name).tests
+    if questions is not None:
+        tests = {q: tests[q] for q in questions}
+    env = {**answers, **given(name)}
+    return {q: (r["score"], r["possible"]) for q, r in run_tests(tests, env).items()}
