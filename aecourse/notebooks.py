@@ -4,8 +4,10 @@ Two rules, checked by ``tests/test_notebook_style.py`` and applied by this modul
 
 - every line of a code cell is at most :data:`LINE_LIMIT` characters long, so it
   fits the book's column without scrolling sideways (the code is formatted with
-  `ruff format <https://docs.astral.sh/ruff/formatter/>`_; long comments and
-  strings, which a formatter does not split, are left for a person to reword);
+  `ruff format <https://docs.astral.sh/ruff/formatter/>`_; then comment
+  paragraphs are reflowed to fill their lines, a trailing comment that would make
+  a statement wrap goes on its own line above it, and long strings are split; a
+  word or string too long for any line is left for a person to reword);
 - the first code cell of every chapter (and of every exercise, which
   :mod:`aecourse.assign` generates) is the Colab cell: on Google Colab it
   installs the course package from the repository, elsewhere it does nothing and
@@ -292,6 +294,90 @@ def _split_string_line(line, limit):
     return lines
 
 
+_COMMENT_LINE = re.compile(r"^(?P<indent>\s*)#(?P<text>.*)$")
+# A comment line that starts its own paragraph: a list item, or indented text such as code.
+_OWN_LINE = re.compile(r"^(\s*$|\s{2,}|[-*+] |\d+[.)] |\(\w\) )")
+
+
+def _reflow_comments(source, limit=LINE_LIMIT):
+    """Reflow each paragraph of full-line comments to fill lines of at most ``limit``.
+
+    A paragraph is a run of comment lines with one indent; an empty ``#`` line, a list
+    item, an indented line, a marker comment or code ends it. Splitting a long comment
+    line by line leaves ragged paragraphs (``...the test`` / ``accuracy lags...``);
+    reflowing the whole paragraph does not, and a second run changes nothing.
+    """
+    lines = source.split("\n")
+    out, paragraph, indent = [], [], None
+
+    def flush():
+        if paragraph:
+            text = " ".join(paragraph)
+            out.extend(indent + "# " + piece.rstrip()
+                       for piece in _wrap_words(text, limit - len(indent) - 2))
+            paragraph.clear()
+
+    for line in lines:
+        match = _COMMENT_LINE.match(line)
+        text = match.group("text") if match else None
+        plain = (match is not None and text.startswith(" ") and not _OWN_LINE.match(text[1:])
+                 and not _MARKER_COMMENT.match(line.strip()))
+        if plain and (not paragraph or match.group("indent") == indent):
+            indent = match.group("indent")
+            paragraph.append(text.strip())
+            continue
+        flush()
+        if plain:
+            indent = match.group("indent")
+            paragraph.append(text.strip())
+        else:
+            out.append(line)
+    flush()
+    return "\n".join(out)
+
+
+def _lift_trailing_comments(source, limit=LINE_LIMIT):
+    """Put the trailing comment of a statement above it when it makes the statement wrap.
+
+    A formatter keeps ``x = f(y)  # a long remark`` whole by wrapping the call over three
+    lines (``x = f(`` / ``y`` / ``)  # a long remark``). With the comment on its own line
+    above, the statement fits on one line again. Marker comments stay where they are.
+    """
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return source
+    lines = source.split("\n")
+    moves = []  # (first line of the statement, line of the comment), 0-based
+    start = None
+    for index, token in enumerate(tokens):
+        if token.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT,
+                          tokenize.ENCODING) and start is None:
+            continue
+        if start is None:
+            start = token.start[0] - 1
+        if token.type == tokenize.NEWLINE:
+            start = None
+        elif token.type == tokenize.COMMENT and start is not None:
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            line_no = token.start[0] - 1
+            last_line = following is not None and following.type == tokenize.NEWLINE
+            long_one = len(lines[line_no]) > limit
+            if (last_line and (line_no > start or long_one)
+                    and not _MARKER_COMMENT.match(token.string)
+                    and lines[line_no][: token.start[1]].strip()):
+                moves.append((start, line_no, token.start[1]))
+    for start, line_no, column in reversed(moves):
+        comment = lines[line_no][column:]
+        lines[line_no] = lines[line_no][:column].rstrip()
+        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        lines.insert(start, indent + comment)
+    return "\n".join(lines)
+
+
 def _shorten(source, limit=LINE_LIMIT):
     """Split what a formatter leaves long: comments, one-line string literals
     inside brackets, and long lines of docstrings. Code is left to ruff."""
@@ -393,8 +479,11 @@ def fix_notebook(path, colab=None, master=False):
     sources = [_source(c) for c in code]
     if master:
         sources = [otter_blocks(s) for s in sources]
+    sources = [_lift_trailing_comments(s) for s in sources]
     for _ in range(3):  # format, split what is still long, format again
-        sources = format_code([_shorten(s) for s in format_code(sources)])
+        sources = format_code([_reflow_comments(_shorten(s)) for s in format_code(sources)])
+        sources = [_lift_trailing_comments(s) for s in sources]
+    sources = format_code(sources)
     for cell, source in zip(code, sources):
         if source != _source(cell):
             cell["source"] = source.splitlines(keepends=True)

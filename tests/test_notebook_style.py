@@ -120,3 +120,42 @@ def test_the_style_check_finds_a_long_line_and_fix_wraps_it(tmp_path):
     before = ast.dump(ast.parse(f"{long_call}\nx = f\"{{1}} {'words ' * 15}\""))
     assert ast.dump(ast.parse("".join(code["source"]))) == before
     assert not fix_notebook(path, colab="chapter"), "a second --fix changes nothing"
+
+
+def _fixed_source(tmp_path, source):
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a", "metadata": {},
+                     "outputs": [], "source": source}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "cells.ipynb"
+    path.write_text(json.dumps(nb))
+    fix_notebook(path)
+    fixed = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    assert not fix_notebook(path), "a second --fix changes nothing"
+    return fixed
+
+
+def test_fix_reflows_a_ragged_comment_paragraph_and_keeps_lists_and_markers(tmp_path):
+    ragged = ("# Lesson check (hidden from the book, run by the tests): training accuracy passes 95%\n"
+              "# within the run; the test\n"
+              "# accuracy lags behind it then, creeps up afterwards, and stays below it at the end.\n"
+              "#\n# - a list item\n# - another item\nx = 1  # SOLUTION\n")
+    fixed = _fixed_source(tmp_path, ragged)
+    assert fixed.splitlines()[:3] == [
+        "# Lesson check (hidden from the book, run by the tests): training accuracy passes 95%",
+        "# within the run; the test accuracy lags behind it then, creeps up afterwards, and stays",
+        "# below it at the end.",
+    ]
+    assert fixed.splitlines()[3:] == ["#", "# - a list item", "# - another item", "x = 1  # SOLUTION"]
+
+
+def test_fix_puts_a_trailing_comment_above_instead_of_wrapping_the_call(tmp_path):
+    wrapped = ("pca = PCA(random_state=0).fit(\n    x_train\n)  # all 784 components; the first k give PCA"
+               " with k components\ntest(\n    a\n)  # IGNORE\n")
+    fixed = _fixed_source(tmp_path, wrapped)
+    assert fixed.splitlines() == ["# all 784 components; the first k give PCA with k components",
+                                  "pca = PCA(random_state=0).fit(x_train)",
+                                  "test(a)  # IGNORE"]
+    # and a long line with a trailing comment is not wrapped to keep it either
+    long_line = "shown = one_of_each_digit(y_test)  # the test digits our figures show: a 0, a 1, ..., a 9\n"
+    assert _fixed_source(tmp_path, long_line).splitlines() == [
+        "# the test digits our figures show: a 0, a 1, ..., a 9", "shown = one_of_each_digit(y_test)"]
