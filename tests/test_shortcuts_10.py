@@ -1,0 +1,138 @@
+"""Exercise 10 (VAE): each question's plausible wrong answer scores 0, the solution full marks.
+
+The master's solution trains its VAE once (module fixture); every shortcut reuses it and
+changes only the answers the shortcut is about.
+"""
+
+import numpy as np
+import pytest
+from shortcuts import given, scores, solution
+
+NAME = "10_vae"
+
+
+@pytest.fixture(scope="module")
+def answers():
+    return solution(NAME)
+
+
+def score(answers, question):
+    return scores(NAME, answers, questions=[question])[question]
+
+
+def test_the_solution_scores_full_marks(answers):
+    for question, (got, possible) in scores(NAME, answers).items():
+        assert possible > 0 and got == possible, question
+
+
+def test_q1_a_layer_that_never_samples_scores_0(answers):
+    keras, ops = given(NAME)["keras"], given(NAME)["ops"]
+
+    class Sampling(keras.layers.Layer):
+        def __init__(self, seed=None, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, inputs):
+            return inputs[0] + 0.0 * inputs[1]  # the mean: no noise
+
+    assert score({**answers, "Sampling": Sampling}, "q1")[0] == 0
+
+
+def test_q1_sigma_without_the_square_root_scores_0(answers):
+    keras, ops = given(NAME)["keras"], given(NAME)["ops"]
+
+    class Sampling(keras.layers.Layer):
+        def __init__(self, seed=None, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, inputs):
+            mean, log_var = inputs
+            noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+            return mean + ops.exp(log_var) * noise  # the variance where sigma belongs
+
+    assert score({**answers, "Sampling": Sampling}, "q1")[0] == 0
+
+
+def test_q2_the_mean_over_code_numbers_instead_of_the_sum_scores_0(answers):
+    ops = given(NAME)["ops"]
+
+    def kl_divergence(z_mean, z_log_var):
+        return 0.5 * ops.mean(ops.square(z_mean) + ops.exp(z_log_var) - z_log_var - 1.0, axis=-1)
+
+    assert score({**answers, "kl_divergence": kl_divergence}, "q2")[0] == 0
+
+
+def test_q3_an_encoder_whose_code_is_its_mean_scores_0(answers):
+    keras = given(NAME)["keras"]
+    layers = keras.layers
+
+    def build_vae_parts(latent_dim):
+        pixels = keras.Input(shape=(784,))
+        features = layers.Dense(256, activation="relu")(pixels)
+        means, log_variances = layers.Dense(latent_dim)(features), layers.Dense(latent_dim)(features)
+        encoder = keras.Model(pixels, [means, log_variances, means])  # no sampling
+        decoder = keras.Sequential([keras.Input((latent_dim,)), layers.Dense(256, activation="relu"),
+                                    layers.Dense(784, activation="sigmoid")])
+        return encoder, decoder
+
+    assert score({**answers, "build_vae_parts": build_vae_parts}, "q3")[0] == 0
+
+
+def vae_with_loss(answers, loss_terms):
+    """The master's VAE class with another ``loss_terms``."""
+    return type("VAE", (answers["VAE"],), {"loss_terms": loss_terms})
+
+
+def test_q4_a_loss_that_decodes_the_mean_instead_of_the_sample_scores_0(answers):
+    ops = given(NAME)["ops"]
+    kl_divergence = answers["kl_divergence"]
+
+    def loss_terms(self, x):
+        means, log_variances, _ = self.encoder(x)
+        x_hat = ops.clip(self.decoder(means), 1e-7, 1.0 - 1e-7)  # never samples
+        reconstruction = ops.mean(ops.sum(-(x * ops.log(x_hat) + (1.0 - x) * ops.log(1.0 - x_hat)), axis=-1))
+        kl = ops.mean(kl_divergence(means, log_variances))
+        return reconstruction + kl, reconstruction, kl
+
+    assert score({**answers, "VAE": vae_with_loss(answers, loss_terms)}, "q4")[0] == 0
+
+
+def test_q4_the_mean_over_pixels_instead_of_the_sum_scores_0(answers):
+    ops = given(NAME)["ops"]
+    kl_divergence = answers["kl_divergence"]
+
+    def loss_terms(self, x):
+        means, log_variances, codes = self.encoder(x)
+        x_hat = ops.clip(self.decoder(codes), 1e-7, 1.0 - 1e-7)
+        reconstruction = ops.mean(-(x * ops.log(x_hat) + (1.0 - x) * ops.log(1.0 - x_hat)))
+        kl = ops.mean(kl_divergence(means, log_variances))
+        return reconstruction + kl, reconstruction, kl
+
+    assert score({**answers, "VAE": vae_with_loss(answers, loss_terms)}, "q4")[0] == 0
+
+
+def test_q4_an_untrained_vae_scores_0(answers):
+    keras = given(NAME)["keras"]
+    keras.utils.set_random_seed(3)
+    untrained = answers["VAE"](*answers["build_vae_parts"](8))
+    untrained.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002))
+    terms = untrained.evaluate(given(NAME)["x_test"], verbose=0, return_dict=True)
+    assert score({**answers, "vae": untrained, "test_terms": terms}, "q4")[0] == 0
+
+
+def test_q5_uniform_codes_instead_of_the_prior_score_0(answers):
+    codes = np.random.default_rng(0).random((30, 8)).astype(np.float32)
+    digits = np.asarray(answers["vae"].decoder(codes))
+    assert score({**answers, "prior_codes": codes, "new_digits": digits}, "q5")[0] == 0
+
+
+@pytest.mark.parametrize("letter", ["b", "c"])
+def test_q6_each_wrong_letter_scores_0(answers, letter):
+    assert score({**answers, "z_mean_effect": letter}, "q6")[0] == 0
+
+
+def test_q6_the_sampled_term_given_as_the_mean_s_scores_0(answers):
+    sampled = float(answers["test_terms"]["reconstruction_loss"])
+    assert score({**answers, "mean_reconstruction": sampled}, "q6")[0] == 0
