@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from shortcuts import given, scores, solution
 
-NAME = "10_vae"
+NAME = "11_vae"
 
 
 @pytest.fixture(scope="module")
