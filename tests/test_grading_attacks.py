@@ -271,7 +271,7 @@ print("environment:", sorted(os.environ.items()))
 print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
 """
 # --- issue 21: names the judge did not ask for, and widget messages --------------------------
-BUGGY = {"def pca_reconstruct": (  # fits on the images it reconstructs: 6 of 8 on the instructor's data
+BUGGY = {"def pca_reconstruct": (  # fits on the images it reconstructs: 3 of 8 (q3) on the instructor's data
     "def pca_reconstruct(x_fit, x, k):\n    model = PCA(k).fit(x)\n    return model.inverse_transform(model.transform(x))\n")}
 INJECT_SET_UP = """
 try:
@@ -336,8 +336,8 @@ def make_attacks(folder, targets):
         save(f"{name}.ipynb", appended(blank(), source), 0)
     for name, source in after_honest_answers.items():
         save(f"{name}.ipynb", with_extra_cell(filled_exercise(), source), 8)
-    save("honest_bug.ipynb", filled_exercise(**BUGGY), 6)
-    save("inject_set_up.ipynb", with_extra_cell(filled_exercise(**BUGGY), INJECT_SET_UP), 6)
+    save("honest_bug.ipynb", filled_exercise(**BUGGY), 3)
+    save("inject_set_up.ipynb", with_extra_cell(filled_exercise(**BUGGY), INJECT_SET_UP), 3)
     save("widget_malformed.ipynb", with_extra_cell(filled_exercise(), WIDGET_MALFORMED), 8)
     save("widget_real.ipynb", with_extra_cell(filled_exercise(), WIDGET_REAL), 8)
     # gradebook names: honest work under awkward names and formats

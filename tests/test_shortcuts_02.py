@@ -1,0 +1,96 @@
+"""Exercise 02 (MNIST and PCA): each plausible wrong answer loses its question's points.
+
+Each test builds a shortcut, scores it with the exercise's own tests (``shortcuts.scores``)
+and asserts 0 on that question, while the master's solution keeps full marks.
+"""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from shortcuts import given, scores, solution
+
+NAME = "02_mnist_pca"
+
+
+def score(answers, question):
+    return scores(NAME, answers, [question])[question]
+
+
+def test_the_solution_scores_full_marks():
+    got = scores(NAME, solution(NAME))
+    assert got == {"q1": (3.0, 3.0), "q2": (2.0, 2.0), "q3": (3.0, 3.0)}
+
+
+def fit_on_x(x_fit, x, k):  # fits on the images it reconstructs (the test digits)
+    pca = PCA(n_components=k).fit(x)
+    return pca.inverse_transform(pca.transform(x))
+
+
+def one_component_more(x_fit, x, k):
+    pca = PCA(n_components=k + 1).fit(x_fit)
+    return pca.inverse_transform(pca.transform(x))
+
+
+@pytest.mark.parametrize("wrong", [fit_on_x, one_component_more])
+def test_q1_shortcuts_score_zero(wrong):
+    assert score({**solution(NAME), "pca_reconstruct": wrong}, "q1") == (0.0, 3.0)
+
+
+def test_the_training_digits_are_reconstructed_better_than_the_test_digits():
+    """The fact behind q2's right answer (a), on this data."""
+    data = given(NAME)
+    pca = PCA(n_components=32, svd_solver="full").fit(data["x_train"])
+    errors = {
+        split: float(np.mean((x - pca.inverse_transform(pca.transform(x))) ** 2))
+        for split, x in (("train", data["x_train"]), ("test", data["x_test"]))
+    }
+    assert errors["train"] < errors["test"], errors
+
+
+def train_mse_32():
+    data = given(NAME)
+    pca = PCA(n_components=32).fit(data["x_train"])
+    x = data["x_train"]
+    return float(np.mean((x - pca.inverse_transform(pca.transform(x))) ** 2))
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"test_mse_32": 0.05},  # a constant of the right type and range
+        {"test_mse_32": "train"},  # the training digits' error
+        {"q2_reason": "b"},
+        {"q2_reason": "c"},
+        {"q2_reason": "d"},
+        {"test_mse_32": 0.05, "q2_reason": "a"},  # the right letter alone earns nothing
+    ],
+)
+def test_q2_shortcuts_score_zero(wrong):
+    if wrong.get("test_mse_32") == "train":
+        wrong = {**wrong, "test_mse_32": train_mse_32()}
+    assert score({**solution(NAME), **wrong}, "q2") == (0.0, 2.0)
+
+
+def k_off_by_one(x_fit, share):  # searchsorted gives an index, not a count
+    cumulative = np.cumsum(PCA().fit(x_fit).explained_variance_ratio_)
+    return int(np.searchsorted(cumulative, share))
+
+
+def k_one_too_many(x_fit, share):  # the first k that passes the share strictly, plus one
+    cumulative = np.cumsum(PCA().fit(x_fit).explained_variance_ratio_)
+    return int(np.searchsorted(cumulative, share) + 2)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"k_90": 5},  # the issue's example: a plausible int, the wrong one
+        {"k_for_variance": k_off_by_one, "k_90": "from the function"},
+        {"k_for_variance": k_one_too_many, "k_90": "from the function"},
+    ],
+)
+def test_q3_shortcuts_score_zero(wrong):
+    if wrong.get("k_90") == "from the function":
+        wrong = {**wrong, "k_90": wrong["k_for_variance"](given(NAME)["x_train"], 0.9)}
+    assert score({**solution(NAME), **wrong}, "q3") == (0.0, 3.0)

@@ -1,0 +1,148 @@
+"""Exercise 03 (neurons and a first network): each plausible wrong answer loses its question's points.
+
+The master's solution trains its two classifiers once for the module (about 10 s);
+the classifier at 0.01 is trained again for q4's shortcut (8 epochs) and 8 epochs more
+for q6's fact, that it passes 90% when trained longer (about 10 s in all).
+"""
+
+import functools
+
+import aecourse
+import keras
+import numpy as np
+import pytest
+
+from shortcuts import given, scores, solution
+
+NAME = "03_neurons"
+POINTS = {"q1": 2.0, "q2": 2.0, "q3": 3.0, "q4": 3.0, "q5": 2.0, "q6": 2.0}
+
+
+def wrong_scores_zero(question, **wrong):
+    got = scores(NAME, {**solution(NAME), **wrong}, [question])[question]
+    assert got == (0.0, POINTS[question])
+
+
+def test_the_solution_scores_full_marks():
+    assert scores(NAME, solution(NAME)) == {q: (p, p) for q, p in POINTS.items()}
+
+
+# --- q1 and q2 ---------------------------------------------------------------------------
+@pytest.mark.parametrize("wrong", [
+    {"sigmoid": lambda a: 1.0 / (1.0 + np.exp(a))},  # the sign of the exponent forgotten
+    {"sigmoid": lambda a: (np.tanh(a) + 1.0) / 2.0},  # that is sigmoid(2a)
+    {"relu": np.abs},
+], ids=["sigmoid_without_minus", "tanh_rescaled", "relu_as_abs"])
+def test_q1_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q1", **wrong)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda x, theta, b, h: h(np.dot(x, theta)),  # no bias
+    lambda x, theta, b, h: h(np.dot(x, theta)) + b,  # the bias after the activation
+    lambda x, theta, b, h: np.sum(h(np.asarray(x) * theta), axis=1) + b,  # h of each product
+], ids=["no_bias", "bias_after_h", "h_of_each_product"])
+def test_q2_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q2", neuron=wrong)
+
+
+# --- q3 ----------------------------------------------------------------------------------
+def classifier_with(hidden="relu", output="softmax"):
+    def build_classifier(n_hidden):
+        return keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(n_hidden, activation=hidden),
+                                 keras.layers.Dense(10, activation=output)])
+
+    return build_classifier
+
+
+_ONE = {}
+
+
+def one_model_for_every_call(n_hidden):
+    if n_hidden not in _ONE:
+        _ONE[n_hidden] = classifier_with()(n_hidden)
+    return _ONE[n_hidden]
+
+
+@pytest.mark.parametrize("wrong", [classifier_with(hidden="sigmoid"), classifier_with(output=None),
+                                   one_model_for_every_call],
+                         ids=["sigmoid_hidden", "no_softmax", "one_model_for_every_call"])
+def test_q3_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q3", build_classifier=wrong)
+
+
+# --- q4 ----------------------------------------------------------------------------------
+class History:
+    def __init__(self, history):
+        self.history = history
+
+
+def test_q4_the_training_accuracy_scores_zero():
+    s = solution(NAME)
+    wrong_scores_zero("q4", test_accuracy=float(s["history"].history["accuracy"][-1]))
+
+
+@functools.lru_cache(maxsize=None)
+def slow_classifier():
+    """The classifier of q5, trained 8 epochs at 0.01 as the master does, and its history."""
+    data = given(NAME)
+    aecourse.seed_everything(1)
+    slow = solution(NAME)["build_classifier"](600)
+    slow.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="categorical_crossentropy",
+                 metrics=["accuracy"])
+    history = slow.fit(data["x_train"], data["y_train_onehot"], epochs=8, batch_size=64, verbose=0)
+    return slow, history
+
+
+def test_q4_the_classifier_trained_at_0_01_scores_zero():
+    data = given(NAME)
+    slow, history = slow_classifier()
+    accuracy = float(np.mean(np.asarray(slow.predict(data["x_test"], verbose=0)).argmax(axis=1) == data["y_test"]))
+    wrong_scores_zero("q4", classifier=slow, history=history, test_accuracy=accuracy)
+
+
+def test_q4_four_epochs_score_zero():
+    s = solution(NAME)
+    short = History({k: v[:4] for k, v in s["history"].history.items()})
+    wrong_scores_zero("q4", history=short)
+
+
+# --- q5 ----------------------------------------------------------------------------------
+def strictly_above(accuracies, level):
+    return next((e for e, a in enumerate(accuracies, start=1) if a > level), None)
+
+
+def counted_from_zero(accuracies, level):
+    return next((e for e, a in enumerate(accuracies) if a >= level), None)
+
+
+@pytest.mark.parametrize("wrong", ["strictly_above", "counted_from_zero", "histories_swapped"])
+def test_q5_shortcuts_score_zero(wrong):
+    s = solution(NAME)
+    histories = {0.1: s["history"], 0.01: s["history_slow"]}
+    if wrong == "histories_swapped":
+        function = s["first_epoch_reaching"]
+        histories = {0.1: s["history_slow"], 0.01: s["history"]}
+    else:
+        function = {"strictly_above": strictly_above, "counted_from_zero": counted_from_zero}[wrong]
+    epochs = {rate: function(h.history["accuracy"], 0.9) for rate, h in histories.items()}
+    wrong_scores_zero("q5", first_epoch_reaching=function, epochs_to_90=epochs)
+
+
+# --- q6 ----------------------------------------------------------------------------------
+def test_the_classifier_at_0_01_passes_90_percent_when_trained_longer_as_q6_says():
+    s, data = solution(NAME), given(NAME)
+    assert s["epochs_to_90"][0.01] is None  # not within the 8 epochs of the exercise
+    trained, history = slow_classifier()
+    longer = keras.models.clone_model(trained)  # plain SGD has no state: 8 more epochs continue the run
+    longer.set_weights(trained.get_weights())
+    longer.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="categorical_crossentropy",
+                   metrics=["accuracy"])
+    more = longer.fit(data["x_train"], data["y_train_onehot"], epochs=8, batch_size=64, verbose=0)
+    accuracies = history.history["accuracy"] + more.history["accuracy"]
+    assert accuracies[7] < 0.9 and s["first_epoch_reaching"](accuracies, 0.9) is not None, np.round(accuracies, 3)
+
+
+@pytest.mark.parametrize("letter", ["b", "c", "d", ""])
+def test_q6_wrong_choices_score_zero(letter):
+    assert scores(NAME, {"q6_reason": letter}, ["q6"])["q6"] == (0.0, 2.0)

@@ -1,0 +1,156 @@
+"""Exercise 05 (stacked autoencoders): each plausible wrong answer loses its question's points.
+
+The master's solution trains its two autoencoders once for the module (about 20 s); the
+shortcuts are built without training: PCA written as a Keras model (the linear baseline
+the questions are about), untrained models, and slips in the layers or the measurements.
+"""
+
+import keras
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
+
+from shortcuts import given, scores, solution
+
+NAME = "05_stacked"
+
+
+def score(answers, question):
+    return scores(NAME, answers, [question])[question]
+
+
+def test_the_solution_scores_full_marks():
+    got = scores(NAME, solution(NAME))
+    assert got == {q: (p, p) for q, p in (("q1", 3.0), ("q2", 3.0), ("q3", 3.0), ("q4", 2.0))}
+
+
+def stacked_with(code_activation=None, hidden_activation="relu"):
+    def build_stacked(layer_sizes):
+        hidden, code = layer_sizes[:-1], layer_sizes[-1]
+        encoder = keras.Sequential(
+            [keras.Input((784,))]
+            + [keras.layers.Dense(n, activation=hidden_activation) for n in hidden]
+            + [keras.layers.Dense(code, activation=code_activation)]
+        )
+        decoder = keras.Sequential(
+            [keras.Input((code,))]
+            + [keras.layers.Dense(n, activation=hidden_activation) for n in reversed(hidden)]
+            + [keras.layers.Dense(784, activation="sigmoid")]
+        )
+        return encoder, decoder, keras.Sequential([encoder, decoder])
+
+    return build_stacked
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        stacked_with(code_activation="relu"),  # a ReLU on the code
+        stacked_with(code_activation="sigmoid", hidden_activation="sigmoid"),  # the old recipe
+    ],
+    ids=["relu_code", "all_sigmoid"],
+)
+def test_q1_shortcuts_score_zero(wrong):
+    assert score({**solution(NAME), "build_stacked": wrong}, "q1") == (0.0, 3.0)
+
+
+def pca_as_keras(k):
+    """PCA with k components fitted on x_train, as an (encoder, autoencoder) pair of Keras models."""
+    pca = PCA(n_components=k, svd_solver="full").fit(given(NAME)["x_train"])
+    w = pca.components_.T.astype("float32")  # (784, k)
+    mean = pca.mean_.astype("float32")
+    encode = keras.layers.Dense(k)
+    decode = keras.layers.Dense(784)
+    encoder = keras.Sequential([keras.Input((784,)), encode])
+    autoencoder = keras.Sequential([keras.Input((784,)), encode, decode])
+    encode.set_weights([w, -mean @ w])
+    decode.set_weights([w.T, mean])
+    return encoder, autoencoder
+
+
+def mse(model, x):
+    return float(np.mean((x - np.asarray(model(x))) ** 2))
+
+
+def pca_16_on_training_digits():
+    x_train = given(NAME)["x_train"]
+    pca = PCA(n_components=16).fit(x_train)
+    return float(np.mean((x_train - pca.inverse_transform(pca.transform(x_train))) ** 2))
+
+
+def q2_pca_instead_of_the_autoencoder():
+    encoder, autoencoder = pca_as_keras(16)
+    return {"encoder_16": encoder, "autoencoder_16": autoencoder,
+            "mse_ae_16": mse(autoencoder, given(NAME)["x_test"])}
+
+
+def q2_untrained():
+    keras.utils.set_random_seed(0)
+    encoder, _, autoencoder = solution(NAME)["build_stacked"]([256, 128, 16])
+    return {"encoder_16": encoder, "autoencoder_16": autoencoder,
+            "mse_ae_16": mse(autoencoder, given(NAME)["x_test"])}
+
+
+def test_pca_as_keras_is_pca():
+    """The shortcut below really is PCA-16: its error is the one q2's test computes."""
+    x_test = given(NAME)["x_test"]
+    assert abs(q2_pca_instead_of_the_autoencoder()["mse_ae_16"] - solution(NAME)["mse_pca_16"]) < 1e-5
+    assert mse(q2_untrained()["autoencoder_16"], x_test) > 0.1  # outputs near 0.5
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [q2_pca_instead_of_the_autoencoder, q2_untrained, lambda: {"mse_pca_16": pca_16_on_training_digits()}],
+    ids=["pca_instead_of_the_autoencoder", "untrained", "pca_error_on_the_training_digits"],
+)
+def test_q2_shortcuts_score_zero(wrong):
+    assert score({**solution(NAME), **wrong()}, "q2") == (0.0, 3.0)
+
+
+def knn(train, test):
+    data = given(NAME)
+    return float(KNeighborsClassifier(n_neighbors=5).fit(train, data["y_train"]).score(test, data["y_test"]))
+
+
+def map_answers(encoder):
+    data = given(NAME)
+    train, test = np.asarray(encoder(data["x_train"])), np.asarray(encoder(data["x_test"]))
+    return {"encoder_2d": encoder, "codes_train_2d": train, "codes_test_2d": test, "knn_ae_2d": knn(train, test)}
+
+
+def q3_pca_instead_of_the_autoencoder():
+    return map_answers(pca_as_keras(2)[0])
+
+
+def q3_untrained():
+    keras.utils.set_random_seed(0)
+    return map_answers(solution(NAME)["build_stacked"]([128, 64, 10, 2])[0])
+
+
+def q3_one_nearest_neighbour():
+    s = solution(NAME)
+    data = given(NAME)
+    one_nn = KNeighborsClassifier(n_neighbors=1).fit(s["codes_train_2d"], data["y_train"])
+    return {"knn_ae_2d": float(one_nn.score(s["codes_test_2d"], data["y_test"]))}
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [q3_pca_instead_of_the_autoencoder, q3_untrained, q3_one_nearest_neighbour],
+    ids=["pca_instead_of_the_autoencoder", "untrained", "one_nearest_neighbour"],
+)
+def test_q3_shortcuts_score_zero(wrong):
+    answers = wrong()
+    assert score({**solution(NAME), **answers}, "q3") == (0.0, 3.0)
+
+
+def test_the_trained_map_beats_pca_as_q4_says():
+    """q4's answer (a) explains a gap that is there: the master's map against PCA-2D."""
+    s = solution(NAME)
+    assert s["knn_ae_2d"] > s["knn_pca_2d"] + 0.02, (s["knn_ae_2d"], s["knn_pca_2d"])
+
+
+@pytest.mark.parametrize("letter", ["b", "c", "d", "", "ab"])
+def test_q4_wrong_choices_score_zero(letter):
+    assert score({"q4_reason": letter}, "q4") == (0.0, 2.0)

@@ -1,0 +1,204 @@
+"""Exercise 06 (denoising autoencoders): each plausible wrong answer loses its question's points.
+
+The expensive shortcut, an autoencoder never shown noise or squares (the exercise's own
+``build_autoencoder`` trained 10 epochs on clean digits, about 3 s), is trained once for
+the module; Q4's and Q6's hidden tests train their own baseline of that kind.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+from shortcuts import given, scores, solution
+
+NAME = "06_denoising"
+POINTS = {"q1": 2.0, "q2": 2.0, "q3": 3.0, "q4": 3.0, "q5": 2.0, "q6": 3.0, "q7": 2.0}
+
+
+def score(answers, question):
+    return scores(NAME, answers, [question])[question]
+
+
+def wrong_scores_zero(question, **wrong):
+    assert score({**solution(NAME), **wrong}, question) == (0.0, POINTS[question])
+
+
+def test_the_solution_scores_full_marks():
+    assert scores(NAME, solution(NAME)) == {q: (p, p) for q, p in POINTS.items()}
+
+
+# --- q1: masking noise -------------------------------------------------------------------
+def mask_keeps_with_the_level(x, corruption_level, rng):  # keeps a pixel with probability level
+    return np.where(rng.uniform(size=np.shape(x)) < corruption_level, x, 0.0).astype(np.float32)
+
+
+def mask_from_the_global_generator(x, corruption_level, rng):
+    return np.where(np.random.uniform(size=np.shape(x)) < corruption_level, 0.0, x).astype(np.float32)
+
+
+def mask_one_pattern_for_all_digits(x, corruption_level, rng):
+    x = np.asarray(x)
+    dropped = rng.uniform(size=x.shape[1:]) < corruption_level
+    return np.where(dropped, 0.0, x).astype(np.float32)
+
+
+@pytest.mark.parametrize("wrong", [mask_keeps_with_the_level, mask_from_the_global_generator,
+                                   mask_one_pattern_for_all_digits])
+def test_q1_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q1", mask_noise=wrong)
+
+
+# --- q2: Gaussian noise ------------------------------------------------------------------
+def gaussian_unclipped(x, noise_factor, rng):
+    return (x + rng.normal(0.0, noise_factor, size=np.shape(x))).astype(np.float32)
+
+
+def gaussian_variance_for_spread(x, noise_factor, rng):  # noise_factor taken as the variance
+    return np.clip(x + rng.normal(0.0, np.sqrt(noise_factor), size=np.shape(x)), 0, 1).astype(np.float32)
+
+
+def gaussian_one_draw_for_all_digits(x, noise_factor, rng):
+    x = np.asarray(x)
+    return np.clip(x + rng.normal(0.0, noise_factor, size=x.shape[1:]), 0, 1).astype(np.float32)
+
+
+def gaussian_from_the_global_generator(x, noise_factor, rng):
+    return np.clip(x + np.random.normal(0.0, noise_factor, size=np.shape(x)), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("wrong", [gaussian_unclipped, gaussian_variance_for_spread,
+                                   gaussian_one_draw_for_all_digits, gaussian_from_the_global_generator])
+def test_q2_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q2", gaussian_noise=wrong)
+
+
+# --- q3: the training loop ---------------------------------------------------------------
+def noise_drawn_once(autoencoder, corrupt, x_clean, epochs, seed):
+    noisy = corrupt(x_clean, np.random.default_rng(seed))
+    for _ in range(epochs):
+        autoencoder.fit(noisy, x_clean, batch_size=128, epochs=1, verbose=0)
+
+
+def a_new_generator_every_epoch(autoencoder, corrupt, x_clean, epochs, seed):  # the same noise each time
+    for _ in range(epochs):
+        autoencoder.fit(corrupt(x_clean, np.random.default_rng(seed)), x_clean, batch_size=128, epochs=1, verbose=0)
+
+
+def noisy_targets(autoencoder, corrupt, x_clean, epochs, seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        noisy = corrupt(x_clean, rng)
+        autoencoder.fit(noisy, noisy, batch_size=128, epochs=1, verbose=0)
+
+
+def one_fit_of_all_epochs(autoencoder, corrupt, x_clean, epochs, seed):
+    if epochs:
+        autoencoder.fit(corrupt(x_clean, np.random.default_rng(seed)), x_clean, batch_size=128,
+                        epochs=epochs, verbose=0)
+
+
+@pytest.mark.parametrize("wrong", [noise_drawn_once, a_new_generator_every_epoch, noisy_targets,
+                                   one_fit_of_all_epochs])
+def test_q3_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q3", fit_denoiser=wrong)
+
+
+# --- q4 and q6: an autoencoder never trained on noise or squares --------------------------
+@functools.lru_cache(maxsize=None)
+def plain_autoencoder():
+    data = given(NAME)
+    keras.utils.set_random_seed(1)
+    plain = data["build_autoencoder"]()
+    plain.fit(data["x_train"], data["x_train"], epochs=10, batch_size=128, verbose=0)
+    return plain
+
+
+def psnr(clean, estimate):
+    return given(NAME)["psnr"](clean, estimate)
+
+
+def q4_answers(denoiser, noise_factor=0.5):
+    s, x_test = solution(NAME), given(NAME)["x_test"]
+    noisy = s["gaussian_noise"](x_test, noise_factor, np.random.default_rng(101))
+    denoised = np.asarray(denoiser(noisy))
+    return {"denoiser": denoiser, "x_test_noisy": noisy, "x_test_denoised": denoised,
+            "psnr_gain": float(psnr(x_test, denoised) - psnr(x_test, noisy))}
+
+
+def test_q4_the_plain_autoencoder_gains_some_decibels_but_scores_zero():
+    answers = q4_answers(plain_autoencoder())
+    assert answers["psnr_gain"] > 2.0  # it does denoise a little: a bar of 0 dB would pass it
+    wrong_scores_zero("q4", **answers)
+
+
+@pytest.mark.parametrize("wrong", ["noise_factor_0.3", "gain_reversed", "a_constant"])
+def test_q4_slips_score_zero(wrong):
+    s = solution(NAME)
+    if wrong == "noise_factor_0.3":
+        answers = q4_answers(s["denoiser"], noise_factor=0.3)
+    elif wrong == "gain_reversed":
+        answers = {"psnr_gain": -s["psnr_gain"]}
+    else:
+        answers = {"psnr_gain": 6.0}
+    wrong_scores_zero("q4", **answers)
+
+
+def q6_answers(mark_remover):
+    s, x_test = solution(NAME), given(NAME)["x_test"]
+    occluded = s["occlude"](x_test, 8, np.random.default_rng(102))
+    repaired = np.asarray(mark_remover(occluded))
+    hole = occluded != x_test
+    return {"mark_remover": mark_remover, "x_test_occluded": occluded, "x_test_repaired": repaired,
+            "hole_mse_occluded": float(np.mean((occluded - x_test)[hole] ** 2)),
+            "hole_mse_repaired": float(np.mean((repaired - x_test)[hole] ** 2))}
+
+
+def test_q6_the_plain_autoencoder_fills_part_of_the_hole_but_scores_zero():
+    answers = q6_answers(plain_autoencoder())
+    assert answers["hole_mse_repaired"] < answers["hole_mse_occluded"]  # it repairs a little
+    wrong_scores_zero("q6", **answers)
+
+
+def test_q6_the_error_over_every_pixel_scores_zero():
+    s, x_test = solution(NAME), given(NAME)["x_test"]
+    wrong_scores_zero("q6", hole_mse_occluded=float(np.mean((s["x_test_occluded"] - x_test) ** 2)),
+                      hole_mse_repaired=float(np.mean((s["x_test_repaired"] - x_test) ** 2)))
+
+
+# --- q5: the occlusion mark --------------------------------------------------------------
+def occlude_with(corner_range=None, same_corner=False, one_corner_for_all=False):
+    def occlude(x, size, rng):
+        images = np.array(x, dtype=np.float32).reshape(len(x), 28, 28)
+        high = corner_range(size) if corner_range else 24 - size + 1
+        corners = rng.integers(4, high, size=(1 if one_corner_for_all else len(images), 2))
+        corners = np.repeat(corners, len(images), axis=0) if one_corner_for_all else corners
+        for image, (top, left) in zip(images, corners):
+            left = top if same_corner else left
+            image[top:top + size, left:left + size] = 0
+        return images.reshape(np.shape(x))
+
+    return occlude
+
+
+@pytest.mark.parametrize("wrong", [
+    occlude_with(corner_range=lambda size: 24 - size),  # integers() excludes its high end: one short
+    occlude_with(same_corner=True),  # the top row reused as the left column: squares on the diagonal
+    occlude_with(one_corner_for_all=True),
+], ids=["off_by_one", "diagonal", "one_square_for_all"])
+def test_q5_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q5", occlude=wrong)
+
+
+# --- q7: why the denoiser gains more ------------------------------------------------------
+def test_the_denoiser_gains_about_twice_what_the_plain_autoencoder_does_as_q7_says():
+    x_test = given(NAME)["x_test"]
+    noisy = solution(NAME)["x_test_noisy"]
+    plain_gain = psnr(x_test, np.asarray(plain_autoencoder()(noisy))) - psnr(x_test, noisy)
+    assert 0.3 < plain_gain / solution(NAME)["psnr_gain"] < 0.7, (plain_gain, solution(NAME)["psnr_gain"])
+
+
+@pytest.mark.parametrize("letter", ["b", "c", "d", "", "a, b"])
+def test_q7_wrong_choices_score_zero(letter):
+    assert score({"q7_reason": letter}, "q7") == (0.0, 2.0)
