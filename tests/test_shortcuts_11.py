@@ -1,4 +1,4 @@
-"""Exercise 10 (VAE): each question's plausible wrong answer scores 0, the solution full marks.
+"""Exercise 11 (VAE): each question's plausible wrong answer scores 0, the solution full marks.
 
 The master's solution trains its VAE once (module fixture); every shortcut reuses it and
 changes only the answers the shortcut is about.
