@@ -50,7 +50,7 @@ ANSWERS = {
         "    return model.inverse_transform(codes)\n"
     ),
     "test_mse_32 = ": "test_mse_32 = float(np.mean((x_test - pca_reconstruct(x_train, x_test, 32)) ** 2))\n",
-    "q2_reason = ": 'q2_reason = "A"\n',
+    "q2_reason = ": 'q2_reason = "C"\n',
     "def k_for_variance": (
         "def k_for_variance(x_fit, share):\n"
         "    ratios = PCA().fit(x_fit).explained_variance_ratio_\n"

@@ -143,6 +143,6 @@ def test_the_classifier_at_0_01_passes_90_percent_when_trained_longer_as_q6_says
     assert accuracies[7] < 0.9 and s["first_epoch_reaching"](accuracies, 0.9) is not None, np.round(accuracies, 3)
 
 
-@pytest.mark.parametrize("letter", ["b", "c", "d", ""])
+@pytest.mark.parametrize("letter", ["a", "c", "d", ""])
 def test_q6_wrong_choices_score_zero(letter):
     assert scores(NAME, {"q6_reason": letter}, ["q6"])["q6"] == (0.0, 2.0)

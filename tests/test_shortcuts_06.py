@@ -199,6 +199,6 @@ def test_the_denoiser_gains_about_twice_what_the_plain_autoencoder_does_as_q7_sa
     assert 0.3 < plain_gain / solution(NAME)["psnr_gain"] < 0.7, (plain_gain, solution(NAME)["psnr_gain"])
 
 
-@pytest.mark.parametrize("letter", ["b", "c", "d", "", "a, b"])
+@pytest.mark.parametrize("letter", ["a", "c", "d", "", "a, b"])
 def test_q7_wrong_choices_score_zero(letter):
     assert score({"q7_reason": letter}, "q7") == (0.0, 2.0)
