@@ -2,7 +2,15 @@
 
 import numpy as np
 
-__all__ = ["mse_per_pixel", "psnr", "knn_accuracy"]
+__all__ = [
+    "mse_per_pixel",
+    "psnr",
+    "knn_accuracy",
+    "normalised_mse",
+    "mean_active",
+    "dead_fraction",
+    "top_activation_purity",
+]
 
 
 def _paired(x, x_hat):
@@ -89,3 +97,95 @@ def knn_accuracy(codes_train, y_train, codes_test, y_test, k=5):
         )
     clf = KNeighborsClassifier(n_neighbors=k).fit(codes_train, y_train)
     return float(clf.score(codes_test, y_test))
+
+
+def _matrix(a, name):
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 2-D array (n_examples, n_units), got shape {a.shape}")
+    return a
+
+
+def normalised_mse(activations, reconstructions):
+    """Mean squared error of a reconstruction divided by the variance of what it rebuilds.
+
+    The variance is each unit's own (about its mean over the examples), averaged over the
+    units: 0 is a perfect reconstruction, 1 is as good as predicting every example by the
+    mean activation.
+
+    Parameters
+    ----------
+    activations, reconstructions : array-like of shape (n_examples, n_units)
+
+    Returns
+    -------
+    float
+    """
+    x = _matrix(activations, "activations")
+    x_hat = _matrix(reconstructions, "reconstructions")
+    if x.shape != x_hat.shape:
+        raise ValueError(f"shapes differ: activations {x.shape}, reconstructions {x_hat.shape}")
+    variance = np.mean((x - x.mean(axis=0)) ** 2)
+    if variance == 0:
+        raise ValueError("the activations do not vary: nothing to normalise by")
+    return float(np.mean((x - x_hat) ** 2) / variance)
+
+
+def mean_active(codes):
+    """L0 of a code: the mean number of nonzero units per example.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_examples, n_units)
+
+    Returns
+    -------
+    float
+    """
+    return float(np.mean(np.sum(_matrix(codes, "codes") != 0, axis=1)))
+
+
+def dead_fraction(codes):
+    """Share of the units that are zero on every example (never active).
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_examples, n_units)
+
+    Returns
+    -------
+    float
+    """
+    return float(np.mean(~np.any(_matrix(codes, "codes") > 0, axis=0)))
+
+
+def top_activation_purity(activations, labels, n=20):
+    """Class purity of each unit: the share of the most common class among the ``n``
+    examples on which the unit is most active.
+
+    A unit that is active (above 0) on fewer than ``n`` examples has no top ``n`` to read
+    and gets NaN; average with ``np.nanmean``.
+
+    Parameters
+    ----------
+    activations : array-like of shape (n_examples, n_units)
+    labels : array-like of int, shape (n_examples,)
+        Class labels, 0 or more.
+    n : int, default=20
+
+    Returns
+    -------
+    ndarray of float, shape (n_units,)
+        Values in [1/n, 1], NaN for units with too few active examples.
+    """
+    a = _matrix(activations, "activations")
+    labels = np.asarray(labels)
+    if labels.shape != (len(a),):
+        raise ValueError(f"expected one label per example ({len(a)}), got shape {labels.shape}")
+    if not 1 <= n <= len(a):
+        raise ValueError(f"n must be between 1 and the number of examples ({len(a)}), got {n}")
+    top = np.argsort(-a, axis=0, kind="stable")[:n]  # (n, n_units) example indices
+    counts = np.stack([np.bincount(column, minlength=labels.max() + 1) for column in labels[top].T])
+    purity = counts.max(axis=1) / n
+    purity[np.sum(a > 0, axis=0) < n] = np.nan
+    return purity

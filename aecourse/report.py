@@ -55,6 +55,7 @@ KEY_RESULTS = {
     "book/07_convolutional": ("glue", "mse_conv_32", "test MSE per pixel of the convolutional autoencoder with a 32-number code"),
     "book/08_ae_vs_pca": ("glue", "max_angle", "largest principal angle (degrees), linear autoencoder vs PCA"),
     "book/09_latent_space": ("glue", "auc_ae", "ROC AUC of one-class anomaly detection"),
+    "book/10_sparse_features": ("glue", "sae_purity_features", "mean class purity of the TopK autoencoder's features (top 20 test digits)"),
     "book/11_vae": ("glue", "test_rec", "reconstruction term (nats per test digit) of the 2-D VAE"),
     "solutions/02_mnist_pca": ("variable", "test_mse_32", "test MSE per pixel of PCA with 32 components"),
     "solutions/03_neurons": ("variable", "test_accuracy", "test accuracy of the student's classifier"),
@@ -64,6 +65,7 @@ KEY_RESULTS = {
     "solutions/07_convolutional": ("variable", "conv_test_mse", "test MSE per pixel of the student's convolutional autoencoder"),
     "solutions/08_ae_vs_pca": ("variable", "float(max(angles))", "largest principal angle (degrees), 8-number linear autoencoder vs PCA"),
     "solutions/09_latent_space": ("variable", "auc", "ROC AUC of the student's one-class anomaly detector"),
+    "solutions/10_sparse_features": ("variable", "nmse_pca_32", "normalised MSE of PCA with 32 components on the test digits (pixels as units)"),
     "solutions/11_vae": ("variable", "test_terms['reconstruction_loss']", "reconstruction term (nats per test digit) of the 8-number VAE"),
 }
 _VARIABLE_MARK = "aecourse-report-key-result"

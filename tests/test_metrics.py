@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from aecourse.metrics import knn_accuracy, mse_per_pixel, psnr
+from aecourse.metrics import (
+    dead_fraction,
+    knn_accuracy,
+    mean_active,
+    mse_per_pixel,
+    normalised_mse,
+    psnr,
+    top_activation_purity,
+)
 
 
 def test_mse_per_pixel_known_value():
@@ -50,3 +58,49 @@ def test_knn_accuracy_checks_its_inputs():
         knn_accuracy(np.zeros((5, 2)), np.zeros(4), np.zeros((3, 2)), np.zeros(3))
     with pytest.raises(ValueError, match="train codes have 2 numbers, test codes 3"):
         knn_accuracy(np.zeros((5, 2)), np.zeros(5), np.zeros((3, 3)), np.zeros(3))
+
+
+def test_normalised_mse_divides_by_each_units_variance_about_its_mean():
+    # two units with very different means: each varies by +-1 about its own mean
+    x = np.array([[0.0, 10.0], [2.0, 12.0]])
+    assert normalised_mse(x, x) == 0.0
+    assert normalised_mse(x, np.tile(x.mean(axis=0), (2, 1))) == pytest.approx(1.0)
+    # an error of 0.5 everywhere is a quarter of the variance 1, whatever the means
+    assert normalised_mse(x, x + 0.5) == pytest.approx(0.25)
+    # np.var of all entries would include the spread between the units' means (26)
+    assert normalised_mse(x, x + 0.5) != pytest.approx(0.25 / np.var(x))
+
+
+def test_normalised_mse_refuses_constant_activations_and_mismatched_shapes():
+    with pytest.raises(ValueError, match="do not vary"):
+        normalised_mse(np.ones((3, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="shapes differ"):
+        normalised_mse(np.zeros((3, 2)), np.zeros((2, 3)))
+
+
+def test_mean_active_and_dead_fraction_count_units():
+    codes = np.array([[0.0, 1.5, 0.0, 0.0], [0.0, 0.2, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    assert mean_active(codes) == pytest.approx(1.0)  # 1 + 2 + 0 active units over 3 rows
+    assert dead_fraction(codes) == pytest.approx(0.5)  # units 0 and 3 never fire
+    with pytest.raises(ValueError, match="2-D"):
+        dead_fraction(np.zeros(4))
+
+
+def test_top_activation_purity_reads_only_the_top_n_and_takes_the_majority_share():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    activations = np.zeros((8, 3))
+    activations[:, 0] = [9, 8, 7, 1, 1, 1, 1, 1]  # top 3 are all class 0; all 8: share 3/8
+    activations[:, 1] = [5, 1, 1, 6, 7, 1, 1, 1]  # top 3: classes 1, 1, 0
+    activations[:, 2] = [0, 0, 0, 0, 0, 0, 1, 2]  # active on 2 examples only
+    purity = top_activation_purity(activations, labels, n=3)
+    assert purity[0] == pytest.approx(1.0)
+    assert purity[1] == pytest.approx(2 / 3)
+    assert np.isnan(purity[2])
+    assert top_activation_purity(activations, labels, n=2)[2] == pytest.approx(1.0)
+
+
+def test_top_activation_purity_checks_its_inputs():
+    with pytest.raises(ValueError, match="one label per example"):
+        top_activation_purity(np.ones((4, 2)), np.zeros(3, dtype=int), n=2)
+    with pytest.raises(ValueError, match="n must be between 1"):
+        top_activation_purity(np.ones((4, 2)), np.zeros(4, dtype=int), n=5)

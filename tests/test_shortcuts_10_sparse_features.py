@@ -1,0 +1,153 @@
+"""Exercise 10's hidden tests take the points from the plausible shortcut of each question.
+
+Each case is an answer a student could hand in that looks right on the public checks:
+ReLU instead of TopK, TopK of the absolute values, a TopK without its ReLU; an MSE not
+normalised, normalised by the variance of all entries or of the reconstructions; purity
+over all digits instead of the top n, over the least active digits, or of the single most
+active digit's class; a fraction recovered that is a ratio of accuracies. Each scores 0 on
+its question, where the master's solution scores full marks (scored by the judge's own
+runner, :mod:`shortcuts`).
+"""
+
+import numpy as np
+import pytest
+
+from shortcuts import scores, solution
+
+NAME = "10_sparse_features"
+
+
+def relu_only(pre, k):
+    return np.maximum(np.asarray(pre, dtype=float), 0.0)
+
+
+def topk_of_absolute_values(pre, k):
+    pre = np.asarray(pre, dtype=float)
+    kth = np.sort(np.abs(pre), axis=1)[:, -k][:, None]
+    return np.where(np.abs(pre) >= kth, np.maximum(pre, 0.0), 0.0)
+
+
+def topk_without_relu(pre, k):
+    pre = np.asarray(pre, dtype=float)
+    kth = np.sort(pre, axis=1)[:, -k][:, None]
+    return np.where(pre >= kth, pre, 0.0)
+
+
+def topk_over_examples(pre, k):
+    pre = np.asarray(pre, dtype=float)
+    kth = np.sort(pre, axis=0)[-k][None, :]
+    return np.where(pre >= kth, np.maximum(pre, 0.0), 0.0)
+
+
+def mse_not_normalised(a, r):
+    return float(np.mean((np.asarray(a) - np.asarray(r)) ** 2))
+
+
+def mse_over_variance_of_all_entries(a, r):
+    a, r = np.asarray(a, dtype=float), np.asarray(r, dtype=float)
+    return float(np.mean((a - r) ** 2) / np.var(a))
+
+
+def mse_over_variance_of_reconstructions(a, r):
+    a, r = np.asarray(a, dtype=float), np.asarray(r, dtype=float)
+    return float(np.mean((a - r) ** 2) / np.mean((r - r.mean(axis=0)) ** 2))
+
+
+def purity_over_all_examples(activations, labels, n=20):
+    labels = np.asarray(labels)
+    return np.full(np.shape(activations)[1], np.bincount(labels).max() / len(labels))
+
+
+def purity_of_least_active(activations, labels, n=20):
+    top = np.argsort(np.asarray(activations), axis=0)[:n]
+    return np.array([np.bincount(np.asarray(labels)[t]).max() / n for t in top.T])
+
+
+def purity_of_the_top_examples_class(activations, labels, n=20):
+    labels = np.asarray(labels)
+    top = np.argsort(-np.asarray(activations), axis=0)[:n]
+    return np.array([np.mean(labels[t] == labels[t[0]]) for t in top.T])
+
+
+def pca_nmse(normalised_mse):
+    from sklearn.decomposition import PCA
+
+    from aecourse.data import load_mnist
+
+    x_train, _, x_test, _ = load_mnist()
+    pca = PCA(n_components=32, random_state=0).fit(x_train)
+    return normalised_mse(x_test, pca.inverse_transform(pca.transform(x_test)))
+
+
+def pca_purity(purity):
+    from sklearn.decomposition import PCA
+
+    from aecourse.data import load_mnist
+
+    x_train, _, x_test, y_test = load_mnist()
+    components = PCA(n_components=10, random_state=0).fit(x_train).transform(x_test)
+    return float(np.mean(purity(components, y_test)))
+
+
+SHORTCUTS = {
+    "q1": {
+        "ReLU instead of TopK": lambda: {"topk_activation": relu_only},
+        "TopK of the absolute values": lambda: {"topk_activation": topk_of_absolute_values},
+        "TopK without its ReLU": lambda: {"topk_activation": topk_without_relu},
+        "TopK over the examples (columns)": lambda: {"topk_activation": topk_over_examples},
+    },
+    "q2": {
+        "MSE not normalised": lambda: {
+            "normalised_mse": mse_not_normalised, "nmse_pca_32": pca_nmse(mse_not_normalised)},
+        "normalised by the variance of all entries": lambda: {
+            "normalised_mse": mse_over_variance_of_all_entries,
+            "nmse_pca_32": pca_nmse(mse_over_variance_of_all_entries)},
+        "normalised by the reconstructions' variance": lambda: {
+            "normalised_mse": mse_over_variance_of_reconstructions,
+            "nmse_pca_32": pca_nmse(mse_over_variance_of_reconstructions)},
+    },
+    "q3": {
+        "purity over all digits, not the top n": lambda: {
+            "purity": purity_over_all_examples, "purity_pca": pca_purity(purity_over_all_examples)},
+        "purity of the least active digits": lambda: {
+            "purity": purity_of_least_active, "purity_pca": pca_purity(purity_of_least_active)},
+        "share of the most active digit's class": lambda: {
+            "purity": purity_of_the_top_examples_class,
+            "purity_pca": pca_purity(purity_of_the_top_examples_class)},
+    },
+    "q4": {
+        "ratio of the accuracies": lambda: {"recovered": 0.80 / 0.95},
+        "drop divided by the original accuracy": lambda: {"recovered": (0.80 - 0.30) / 0.95},
+    },
+    "q5": {
+        "a smaller k": lambda: {"fewer_dead": "a"},
+        "AuxK": lambda: {"fewer_dead": "c"},
+    },
+}
+CASES = [(q, name) for q, shortcuts in SHORTCUTS.items() for name in shortcuts]
+
+
+@pytest.mark.parametrize("question", sorted(SHORTCUTS))
+def test_the_solution_scores_full_marks(question):
+    (score, possible), = scores(NAME, solution(NAME), [question]).values()
+    assert possible > 0 and score == possible
+
+
+@pytest.mark.parametrize("question, shortcut", CASES, ids=[f"{q}: {n}" for q, n in CASES])
+def test_the_shortcut_scores_nothing(question, shortcut):
+    answers = {**solution(NAME), **SHORTCUTS[question][shortcut]()}
+    (score, possible), = scores(NAME, answers, [question]).values()
+    assert possible > 0 and score == 0, f"{shortcut} scores {score} of {possible}"
+
+
+def test_public_checks_are_worth_nothing():
+    # every point is in the hidden tests: an answer that passes only the public checks
+    # scores 0. The shortcuts above that pass the public checks show it per question.
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    from shortcuts import assignment
+
+    for question, source in assignment(NAME).tests.items():
+        cases = ExceptionTestFile.from_string(source, path=f"{question}.py").test_cases
+        assert all(case.points == 0 for case in cases if not case.hidden), question
+        assert any(case.hidden and case.points > 0 for case in cases), question
