@@ -120,6 +120,15 @@ def serve(request, namespace):
     try:
         return plain.pack({"value": export(_answer(request, namespace))})
     except AttributeError as err:
-        return plain.pack({"raised": f"AttributeError: {str(err)[:300]}", "missing": True})
+        return plain.pack({"raised": f"AttributeError: {_text(err)}", "missing": True})
+    except KeyboardInterrupt:
+        return plain.pack({"raised": "interrupted: it ran past the time limit of a cell (an endless loop?)"})
     except BaseException as err:
-        return plain.pack({"raised": f"{type(err).__name__}: {str(err)[:300]}"})
+        return plain.pack({"raised": f"{_text(type(err).__name__)}: {_text(err)}"})
+
+
+def _text(thing):
+    try:
+        return str.__str__(str(thing))[:300]
+    except BaseException:
+        return "(a message that cannot be shown)"
