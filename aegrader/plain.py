@@ -8,6 +8,7 @@ lists as they are, and tagged objects for everything else::
     {"$tuple": [...]}  {"$dict": {...}}  {"$float": "nan"}  {"$function": "name"}
     {"$unplain": "TypeName"}             a value that is not plain data
     {"$handle": 3, "type": "mod.Qual"}   an object that stays in the sandbox (:class:`Handle`)
+    {"$items": [[key, value], ...]}      a dict whose keys are numbers, booleans, None or strings
     {"$slice": [start, stop, step]}      a slice of ints and Nones (an index sent to a handle)
 
 :func:`encode` runs on either side. :func:`decode` is the judge's door: it builds only
@@ -29,6 +30,8 @@ MAX_NPZ_BYTES = 512 * 2**20  # far above any array of this course (MNIST train s
 MAX_DEPTH = 20
 MAX_HANDLE_ID = 2**53  # a handle's number is a JSON integer that every reader reads exactly
 NUMERIC_KINDS = "biufc"  # bool, signed, unsigned, float, complex: no objects, strings, voids
+
+KEY_TYPES = (type(None), bool, int, float, str)  # what a dict's keys may be, besides strings
 
 _HEADER = struct.Struct("<II")
 
@@ -90,6 +93,8 @@ def encode(value, arrays, depth=0):
         return {"$tuple": [encode(v, arrays, depth + 1) for v in value]}
     if type(value) is dict and all(type(k) is str for k in value):
         return {"$dict": {k: encode(v, arrays, depth + 1) for k, v in value.items()}}
+    if type(value) is dict and all(type(k) in KEY_TYPES for k in value):
+        return {"$items": [[encode(k, arrays, depth + 1), encode(v, arrays, depth + 1)] for k, v in value.items()]}
     raise PlainDataError(f"a {type(value).__name__} is not plain data")
 
 
@@ -132,6 +137,11 @@ def decode(tree, arrays, depth=0):
         return tuple(decode(v, arrays, depth + 1) for v in inner)
     if tag == "$dict" and type(inner) is dict:
         return {str(k): decode(v, arrays, depth + 1) for k, v in inner.items()}
+    if tag == "$items" and type(inner) is list and all(type(p) is list and len(p) == 2 for p in inner):
+        items = [(decode(k, arrays, depth + 1), decode(v, arrays, depth + 1)) for k, v in inner]
+        if not all(type(k) in KEY_TYPES for k, _ in items):
+            raise PlainDataError("a dict key that is not a number, a boolean, None or a string")
+        return dict(items)
     if tag == "$slice" and type(inner) is list and len(inner) == 3 and all(
             v is None or type(v) is int for v in inner):
         return slice(*inner)

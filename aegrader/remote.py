@@ -61,7 +61,7 @@ def export(value, depth=0):
         return [export(v, depth + 1) for v in value]
     if type(value) is tuple:
         return tuple(export(v, depth + 1) for v in value)
-    if type(value) is dict and all(type(k) is str for k in value):
+    if type(value) is dict and all(type(k) in plain.KEY_TYPES for k in value):
         return {k: export(v, depth + 1) for k, v in value.items()}
     return _handle(value)
 

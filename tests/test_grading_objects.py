@@ -70,6 +70,7 @@ class Stubborn:
     def __iter__(self):
         raise ValueError("no items either")
 stubborn = Stubborn()
+epochs = {0.1: 2, 0.01: None}
 
 generator = np.random.default_rng(0)
 
@@ -109,7 +110,7 @@ def loop():
     exec(NOTEBOOK, namespace)
     channel = Loopback(namespace)
     problems = []
-    names = ["Counter", "build", "loss", "stubborn", "generator", "evil", "system"]
+    names = ["Counter", "build", "loss", "stubborn", "generator", "evil", "system", "epochs"]
     env = _answers(harvest(namespace, names), set(names), channel, problems)
     assert problems == []
     return channel, env
@@ -124,6 +125,7 @@ def test_a_class_is_instantiated_and_its_objects_used(loop):
     with pytest.raises(AttributeError):
         counter.missing
     assert getattr(counter, "missing", None) is None and hasattr(counter, "add")
+    assert env["epochs"] == {0.1: 2, 0.01: None} and type(env["epochs"]) is dict  # number keys: plain data
 
 
 def test_a_function_returning_models_tuples_chains_and_arithmetic(loop):
