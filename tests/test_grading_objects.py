@@ -16,7 +16,7 @@ import sys
 import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+from nbformat.v4 import new_markdown_cell, new_notebook, new_raw_cell
 
 from aegrader import plain, remote
 from aegrader.judge import RemoteObject, StudentCodeError, _answers, judge_class
@@ -155,6 +155,8 @@ def test_isinstance_holds_only_for_allow_listed_loaded_classes(loop):
         assert module not in sys.modules or module == "os"
     assert "evil" not in sys.modules and "evil.mod" not in sys.modules
     assert judge_class("os.system") is None and judge_class("evil.mod.Thing") is None
+    for loaded in ("collections.OrderedDict", "builtins.dict", "aegrader.judge.RemoteObject"):  # loaded, not allow-listed
+        assert judge_class(loaded) is None, loaded
     assert judge_class("numpy.random._generator.Generator") is np.random.Generator
     assert judge_class("tensorflow.never.loaded.Thing") is None
     assert judge_class("numpy.<locals>.X") is None
@@ -244,19 +246,12 @@ def test_the_registry_and_the_iterations_are_capped(loop, monkeypatch):
 
 # --- 2. and 3. through the sandbox ------------------------------------------------------
 from aecourse.grade import GradingLimits, grade_folder  # noqa: E402
+from test_grading_holes import KERNEL, question, submission  # noqa: E402  (the same tiny-assignment helpers)
 
 CONFIG = ("# ASSIGNMENT CONFIG\nname: 92_objects\ninit_cell: false\ncheck_all_cell: false\nexport_cell: false\n"
           "run_tests: false\ngenerate: false\ntests:\n  files: false\n  ok_format: false")
-KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 HIDDEN = '"""  # BEGIN TEST CONFIG\nhidden: true\n"""  # END TEST CONFIG\n\n'
 LIMITS = GradingLimits(timeout=90, cell_timeout=15, memory_mb=3000, max_output_bytes=100_000)
-
-
-def question(name, solution, tests):
-    return [new_raw_cell(f"# BEGIN QUESTION\nname: {name}\npoints: 1"), new_markdown_cell(f"Question {name}."),
-            new_raw_cell("# BEGIN SOLUTION"), new_code_cell(solution), new_raw_cell("# END SOLUTION"),
-            new_raw_cell("# BEGIN TESTS"), *[new_code_cell(t) for t in tests], new_raw_cell("# END TESTS"),
-            new_raw_cell("# END QUESTION")]
 
 
 KERAS_SOLUTION = '''import keras
@@ -306,10 +301,6 @@ def master(path):
     ], metadata={"kernelspec": KERNEL})
     nbformat.write(nb, path)
     return path
-
-
-def submission(path, *cells):
-    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells], metadata={"kernelspec": KERNEL}), path)
 
 
 HONEST = (KERAS_SOLUTION.replace("  # SOLUTION", ""), CLASS_SOLUTION.replace("  # SOLUTION", ""),
