@@ -11,7 +11,10 @@ It checks the submission, sends it into the sandbox, receives the executed noteb
 and the answers as plain data (:mod:`aegrader.plain`), runs the master's
 set-up cells itself (so the data the tests use is the instructor's), and runs every
 test with the answers. A student *function* is a :class:`FunctionProxy`: calling it
-sends plain arguments into the sandbox and returns the plain result. Scores are
+sends plain arguments into the sandbox and returns the plain result. Any other
+answer or result that is not plain data (a model, a layer, a class) stays in the
+sandbox and is a :class:`RemoteObject` here: each use of it is a request into the
+sandbox, answered with plain data or new handles; nothing is ever unpickled. Scores are
 clamped to ``[0, possible]``; NaN and infinity count as wrong. It writes
 ``result.json`` and ``executed.ipynb`` into its working folder.
 """
@@ -25,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["FunctionProxy", "StudentCodeError", "judge", "main"]
+__all__ = ["FunctionProxy", "RemoteObject", "StudentCodeError", "judge", "judge_class", "main"]
 
 
 class StudentCodeError(RuntimeError):
@@ -35,6 +38,8 @@ class StudentCodeError(RuntimeError):
 def _finite(value):
     import numpy as np
 
+    if type(value) is RemoteObject:
+        return True  # checked when it is used
     if isinstance(value, float) and not math.isfinite(value):
         return False
     if isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind in "fc":
@@ -75,12 +80,17 @@ class Channel:
         self.open = True
         self.deadline = None  # monotonic time after which the sandbox gets no more wall time
         self.call_budget = math.inf  # wall seconds left for the tests' calls into the sandbox
+        self.remotes = {}  # handle number -> its RemoteObject (the same object, the same proxy)
 
     def send(self, value):
         from . import plain
 
+        self.send_frame(plain.pack(value))
+
+    def send_frame(self, frame):
         try:
-            plain.send(self.outbox, value)
+            self.outbox.write(frame)
+            self.outbox.flush()
         except (BrokenPipeError, OSError, ValueError):
             self.open = False
             raise EOFError("the submission's sandbox has ended") from None
@@ -101,6 +111,88 @@ class Channel:
             raise
 
 
+def _outgoing(value, channel, depth=0):
+    """The tests' arguments with each :class:`RemoteObject` replaced by its handle."""
+    from .plain import MAX_DEPTH, PlainDataError
+
+    if depth > MAX_DEPTH:
+        raise PlainDataError("nested too deeply")
+    if type(value) is RemoteObject:
+        if object.__getattribute__(value, "_channel") is not channel:
+            raise StudentCodeError(f"{_label(value)} belongs to another submission's sandbox")
+        return object.__getattribute__(value, "_handle")
+    if type(value) is list:
+        return [_outgoing(v, channel, depth + 1) for v in value]
+    if type(value) is tuple:
+        return tuple(_outgoing(v, channel, depth + 1) for v in value)
+    if type(value) is dict:
+        return {k: _outgoing(v, channel, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _incoming(value, channel, label, depth=0):
+    """A reply's value with each handle replaced by its :class:`RemoteObject` (one per handle)."""
+    from .plain import Handle
+
+    if type(value) is Handle:
+        known = channel.remotes.get(value.id)
+        if known is None:
+            known = channel.remotes[value.id] = RemoteObject(value, channel, label)
+        return known
+    if depth > 20:
+        return value
+    if type(value) is list:
+        return [_incoming(v, channel, f"{label}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if type(value) is tuple:
+        return tuple(_incoming(v, channel, f"{label}[{i}]", depth + 1) for i, v in enumerate(value))
+    if type(value) is dict:
+        return {k: _incoming(v, channel, f"{label}[{k!r}]", depth + 1) for k, v in value.items()}
+    return value
+
+
+def _ask(channel, label, request, verb="called", missing=False):
+    """One round trip into the sandbox: ``request`` out, its plain (or handle) value back.
+
+    Every kind of request (a call, an attribute, an item...) goes through here, so each
+    one is charged to the submission's call budget and reads the reply the same way.
+    ``missing``: an AttributeError in the sandbox is raised as one here (for ``hasattr``).
+    """
+    from . import plain
+
+    if not channel.open:
+        raise StudentCodeError(f"{label} cannot be {verb}: the submission's sandbox has ended")
+    try:
+        frame = plain.pack(_outgoing(request, channel))
+    except plain.PlainDataError as err:
+        raise StudentCodeError(f"{label} cannot be {verb} with these arguments: only plain data and the "
+                               f"submission's own objects cross into its sandbox ({err})") from None
+    started = time.monotonic()
+    channel.deadline = started + max(channel.call_budget, 0.0)
+    try:
+        channel.send_frame(frame)
+        reply = channel.receive()
+    except EOFError as err:
+        raise StudentCodeError(f"{label} did not return: {err} (a time or memory limit, "
+                               "or waiting instead of computing?)") from None
+    except plain.PlainDataError as err:
+        raise StudentCodeError(f"{label} returned something the grader cannot read: {err}") from None
+    finally:
+        channel.call_budget -= time.monotonic() - started
+        channel.deadline = None
+    if not isinstance(reply, dict) or not ("value" in reply or "raised" in reply):
+        raise StudentCodeError(f"{label} gave a malformed reply")
+    if "raised" in reply:
+        if missing and reply.get("missing") is True:
+            raise AttributeError(str(reply["raised"])[:300])
+        raise StudentCodeError(str(reply["raised"])[:300])
+    value = reply["value"]
+    if isinstance(value, dict) and set(value) <= {"$function", "$unplain"}:
+        raise StudentCodeError(f"{label} returned something that is not plain data")
+    if not _finite(value):
+        raise StudentCodeError(f"{label} returned NaN or infinity")
+    return _incoming(value, channel, label)
+
+
 class FunctionProxy:
     """Stands for a function defined by the submission; each call runs it in the sandbox."""
 
@@ -109,37 +201,148 @@ class FunctionProxy:
         self._channel = channel
 
     def __call__(self, *args, **kwargs):
-        from .plain import PlainDataError
-
-        if not self._channel.open:
-            raise StudentCodeError(f"{self.__name__} cannot be called: the submission's sandbox has ended")
-        channel = self._channel
-        started = time.monotonic()
-        channel.deadline = started + max(channel.call_budget, 0.0)
-        try:
-            channel.send({"name": self.__name__, "args": list(args), "kwargs": dict(kwargs)})
-            reply = channel.receive()
-        except EOFError as err:
-            raise StudentCodeError(f"{self.__name__} did not return: {err} (a time or memory limit, "
-                                   "or waiting instead of computing?)") from None
-        except PlainDataError as err:
-            raise StudentCodeError(f"{self.__name__} returned something the grader cannot read: {err}") from None
-        finally:
-            channel.call_budget -= time.monotonic() - started
-            channel.deadline = None
-        if not isinstance(reply, dict) or not ("value" in reply or "raised" in reply):
-            raise StudentCodeError(f"{self.__name__} gave a malformed reply")
-        if "raised" in reply:
-            raise StudentCodeError(str(reply["raised"])[:300])
-        value = reply["value"]
-        if isinstance(value, dict) and set(value) <= {"$function", "$unplain"}:
-            raise StudentCodeError(f"{self.__name__} returned something that is not plain data")
-        if not _finite(value):
-            raise StudentCodeError(f"{self.__name__} returned NaN or infinity")
-        return value
+        return _ask(self._channel, self.__name__, {"op": "call", "name": self.__name__,
+                                                   "args": list(args), "kwargs": dict(kwargs)})
 
     def __repr__(self):
         return f"<function {self.__name__} of the submission>"
+
+
+# A handle's claimed type stands for the judge's own class of that name only in these
+# packages, and only once the judge has imported that module itself.
+CLASS_PACKAGES = ("keras", "tensorflow", "numpy")
+
+
+def judge_class(name):
+    """The judge's class named ``name`` ("module.Qual.Name"), or None: never imports anything."""
+    if type(name) is not str or "<" in name:
+        return None
+    parts = name.split(".")
+    if parts[0] not in CLASS_PACKAGES:
+        return None
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        found = module
+        for part in parts[cut:]:
+            found = vars(found).get(part) if hasattr(found, "__dict__") else None  # no __getattr__: no lazy import
+        return found if isinstance(found, type) else None
+    return None
+
+
+def _label(remote):
+    return object.__getattribute__(remote, "_label")
+
+
+class RemoteObject:
+    """Stands for an object that stays in the submission's sandbox (a model, a layer, a class...).
+
+    Each use is one request into the sandbox (:func:`_ask`), charged to the submission's
+    call budget: calling it, an attribute (another value or RemoteObject), an item, its
+    length, its items, ``np.asarray`` (and so NumPy arithmetic), ``float``, truth, and
+    ``isinstance`` with it as the class. Dunder attributes are never asked for (NumPy's
+    ``__array_interface__`` would be a pointer into the sandbox). ``isinstance(obj,
+    keras.Model)`` holds when the type the sandbox names is, by that name, a class the
+    judge has already imported from :data:`CLASS_PACKAGES` and a subclass of
+    ``keras.Model``; any other name stands for nothing but this proxy class.
+    """
+
+    __slots__ = ("_handle", "_channel", "_label", "__weakref__")
+
+    def __init__(self, handle, channel, label):
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_channel", channel)
+        object.__setattr__(self, "_label", str(label)[:80])
+
+    def _ask(self, request, suffix, verb="used", missing=False):
+        request["target"] = object.__getattribute__(self, "_handle")
+        return _ask(object.__getattribute__(self, "_channel"), f"{_label(self)}{suffix}", request, verb, missing)
+
+    @property
+    def __class__(self):
+        handle = object.__getattribute__(self, "_handle")
+        return judge_class(handle.type) or RemoteObject
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(f"the grader does not ask the submission's objects for {name}")
+        return self._ask({"op": "getattr", "name": name}, f".{name}", missing=True)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{_label(self)}: the grader does not change the submission's objects")
+
+    def __call__(self, *args, **kwargs):
+        return self._ask({"op": "call", "args": list(args), "kwargs": dict(kwargs)}, "(...)", "called")
+
+    def __getitem__(self, key):
+        return self._ask({"op": "getitem", "key": key}, "[...]")
+
+    def __len__(self):
+        value = self._ask({"op": "len"}, " (its length)")
+        if type(value) is not int or value < 0:
+            raise StudentCodeError(f"{_label(self)} has no length")
+        return value
+
+    def __iter__(self):
+        value = self._ask({"op": "iter"}, " (its items)")
+        if type(value) is not list:
+            raise StudentCodeError(f"{_label(self)} gave no items")
+        return iter(value)
+
+    def __bool__(self):
+        value = self._ask({"op": "bool"}, " (its truth)")
+        if type(value) is not bool:
+            raise StudentCodeError(f"{_label(self)} is neither true nor false")
+        return value
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+
+        value = self._ask({"op": "array"}, " (as an array)")
+        if not isinstance(value, (np.ndarray, np.generic, bool, int, float)):
+            raise StudentCodeError(f"{_label(self)} is not an array of numbers")
+        return np.asarray(value, dtype=dtype)
+
+    def __float__(self):
+        return float(self.__array__())
+
+    def __int__(self):
+        return int(self.__array__())
+
+    def __index__(self):
+        import operator
+
+        return operator.index(self.__array__()[()])
+
+    def __format__(self, spec):
+        return format(float(self), spec) if spec else repr(self)
+
+    def __instancecheck__(self, instance):
+        try:
+            return self._ask({"op": "isinstance", "instance": instance}, " (isinstance)") is True
+        except StudentCodeError:
+            return False
+
+    def __repr__(self):
+        return f"<{object.__getattribute__(self, '_handle').type[:80]} of the submission ({_label(self)})>"
+
+
+def _array_operator(name):
+    def operate(self, *other):
+        import numpy as np
+
+        return getattr(np.asarray(self), name)(*other)
+
+    operate.__name__ = name
+    return operate
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__abs__",
+              "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(RemoteObject, _name, _array_operator(_name))
+del _name
 
 
 def _message(err):
@@ -174,6 +377,10 @@ def _answers(raw, declared, channel, problems):
             continue
         if isinstance(value, dict) and set(value) == {"$function"}:
             env[name] = FunctionProxy(name, channel)
+            continue
+        value = _incoming(value, channel, name)
+        if type(value) is RemoteObject:
+            env[name] = value
         elif isinstance(value, dict) and set(value) == {"$unplain"}:
             problems.append(f"{name} is of type {str(value['$unplain'])[:60]}, not a number, array or string: "
                             "the grader counts it as missing")
@@ -316,6 +523,7 @@ def _judge_one(job, setup, given, in_fd, out_fd):
     with contextlib.suppress(EOFError):
         if channel.open:
             channel.send({"quit": True})
+    channel.open = False  # the submission's objects are gone with its sandbox
     Path("result.json.tmp").write_text(json.dumps(result))
     os.replace("result.json.tmp", "result.json")
 

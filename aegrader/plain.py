@@ -7,6 +7,9 @@ lists as they are, and tagged objects for everything else::
     {"$array": "a0", "scalar": false}   an array (or numpy scalar) stored in the npz
     {"$tuple": [...]}  {"$dict": {...}}  {"$float": "nan"}  {"$function": "name"}
     {"$unplain": "TypeName"}             a value that is not plain data
+    {"$handle": 3, "type": "mod.Qual"}   an object that stays in the sandbox (:class:`Handle`)
+    {"$items": [[key, value], ...]}      a dict whose keys are numbers, booleans, None or strings
+    {"$slice": [start, stop, step]}      a slice of ints and Nones (an index sent to a handle)
 
 :func:`encode` runs on either side. :func:`decode` is the judge's door: it builds only
 builtins and ndarrays of a numeric or boolean dtype, rejects anything else, and caps
@@ -20,18 +23,38 @@ import struct
 
 import numpy as np
 
-__all__ = ["PlainDataError", "encode", "decode", "pack", "unpack", "send", "receive"]
+__all__ = ["PlainDataError", "Handle", "encode", "decode", "pack", "unpack", "send", "receive"]
 
 MAX_JSON_BYTES = 64 * 2**20  # an executed notebook within its output limit fits many times
 MAX_NPZ_BYTES = 512 * 2**20  # far above any array of this course (MNIST train set: 13 MB)
 MAX_DEPTH = 20
+MAX_HANDLE_ID = 2**53  # a handle's number is a JSON integer that every reader reads exactly
 NUMERIC_KINDS = "biufc"  # bool, signed, unsigned, float, complex: no objects, strings, voids
+
+KEY_TYPES = (type(None), bool, int, float, str)  # what a dict's keys may be, besides strings
 
 _HEADER = struct.Struct("<II")
 
 
 class PlainDataError(ValueError):
     """Data that is not plain, too large or malformed."""
+
+
+class Handle:
+    """The number of an object kept in the sandbox's registry, and the name of its type there.
+
+    Only a number and a string: what the object is and does stays in the sandbox
+    (:mod:`aegrader.remote`); the judge reads the type name as a claim, never as a
+    module to import.
+    """
+
+    __slots__ = ("id", "type")
+
+    def __init__(self, id, type=""):
+        self.id, self.type = id, type
+
+    def __repr__(self):
+        return f"Handle({self.id!r}, {self.type!r})"
 
 
 def encode(value, arrays, depth=0):
@@ -44,6 +67,8 @@ def encode(value, arrays, depth=0):
         raise PlainDataError("nested too deeply")
     if value is None or type(value) is bool or type(value) is str:
         return value
+    if type(value) is Handle:
+        return {"$handle": int.__int__(value.id), "type": str.__str__(value.type)[:200]}
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.array(value, copy=True, subok=False)
         if array.dtype.kind not in NUMERIC_KINDS:
@@ -60,13 +85,23 @@ def encode(value, arrays, depth=0):
         return number if math.isfinite(number) else {"$float": repr(number)}
     if isinstance(value, str):
         return str.__str__(value)
+    if type(value) is slice:
+        return {"$slice": [encode(_slice_part(v), arrays, depth + 1) for v in (value.start, value.stop, value.step)]}
     if type(value) is list:
         return [encode(v, arrays, depth + 1) for v in value]
     if type(value) is tuple:
         return {"$tuple": [encode(v, arrays, depth + 1) for v in value]}
     if type(value) is dict and all(type(k) is str for k in value):
         return {"$dict": {k: encode(v, arrays, depth + 1) for k, v in value.items()}}
+    if type(value) is dict and all(type(k) in KEY_TYPES for k in value):
+        return {"$items": [[encode(k, arrays, depth + 1), encode(v, arrays, depth + 1)] for k, v in value.items()]}
     raise PlainDataError(f"a {type(value).__name__} is not plain data")
+
+
+def _slice_part(part):
+    if part is None or type(part) is int:
+        return part
+    raise PlainDataError("a slice of something other than whole numbers is not plain data")
 
 
 def _reject_constant(name):
@@ -90,6 +125,11 @@ def decode(tree, arrays, depth=0):
         if array is None:
             raise PlainDataError("reference to a missing array")
         return array[()] if tree.get("scalar") is True and array.ndim == 0 else array
+    if "$handle" in tree:
+        number, name = tree["$handle"], tree.get("type", "")
+        if type(number) is not int or not 0 <= number < MAX_HANDLE_ID or type(name) is not str:
+            raise PlainDataError("malformed handle")
+        return Handle(number, name[:200])
     if len(tree) != 1:
         raise PlainDataError("malformed plain data")
     (tag, inner), = tree.items()
@@ -97,6 +137,14 @@ def decode(tree, arrays, depth=0):
         return tuple(decode(v, arrays, depth + 1) for v in inner)
     if tag == "$dict" and type(inner) is dict:
         return {str(k): decode(v, arrays, depth + 1) for k, v in inner.items()}
+    if tag == "$items" and type(inner) is list and all(type(p) is list and len(p) == 2 for p in inner):
+        items = [(decode(k, arrays, depth + 1), decode(v, arrays, depth + 1)) for k, v in inner]
+        if not all(type(k) in KEY_TYPES for k, _ in items):
+            raise PlainDataError("a dict key that is not a number, a boolean, None or a string")
+        return dict(items)
+    if tag == "$slice" and type(inner) is list and len(inner) == 3 and all(
+            v is None or type(v) is int for v in inner):
+        return slice(*inner)
     if tag == "$float" and inner in ("nan", "inf", "-inf"):
         return float(inner)
     if tag in ("$function", "$unplain") and type(inner) is str:

@@ -9,10 +9,13 @@
 2. runs the notebook in a fresh Jupyter kernel, interrupting a cell that has used
    ``cell_timeout`` CPU seconds, and keeping at most ``max_output_bytes`` of outputs;
 3. sends back the executed notebook and the answers as plain data (a function is
-   sent as its name);
-4. serves calls: the judge sends a function's name and plain arguments, the kernel
-   runs the student's function and the plain result (or the exception's name and
-   message) goes back.
+   sent as its name; a model, a class or any other object as a handle, see
+   :mod:`aegrader.remote`);
+4. serves requests: the judge sends a function's name (or a handle) and plain
+   arguments, or asks for an attribute, an item, the length, the items or the array
+   of a handle; the kernel answers (:func:`aegrader.remote.serve`) and the plain
+   result, with new handles for what is not plain (or the exception's name and
+   message), goes back.
 
 Nothing here is trusted: the student's code shares the sandbox with this process and
 may replace anything in it. The judge treats every byte it gets from here as input.
@@ -35,19 +38,21 @@ CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v
 
 HARVEST = """\
 def _aecourse_harvest(names, path):
+    import types
     import aegrader.plain as plain
+    import aegrader.remote as remote
     values = {}
     for name in names:
         if name not in globals():
             continue
         value = globals()[name]
-        if callable(value) and not isinstance(value, type):
+        if isinstance(value, types.FunctionType):
             values[name] = {"$function": name}
             continue
-        arrays = {}
         try:
-            plain.encode(value, arrays)
-            values[name] = value
+            exported = remote.export(value)
+            plain.encode(exported, {})
+            values[name] = exported
         except Exception:
             values[name] = {"$unplain": type(value).__name__}
     frame = plain.pack(values)
@@ -60,15 +65,10 @@ del _aecourse_harvest
 CALL = """\
 def _aecourse_call(request_path, reply_path):
     import aegrader.plain as plain
+    import aegrader.remote as remote
     with open(request_path, "rb") as f:
         request = plain.unpack_frame(f.read())
-    function = globals().get(request["name"])
-    try:
-        reply = {"value": function(*request["args"], **request["kwargs"])}
-        frame = plain.pack(reply)
-    except BaseException as err:
-        reply = {"raised": f"{type(err).__name__}: {str(err)[:300]}"}
-        frame = plain.pack(reply)
+    frame = remote.serve(request, globals())
     with open(reply_path, "wb") as f:
         f.write(frame)
 _aecourse_call(%r, %r)
@@ -248,8 +248,7 @@ def run(job, send, receive):
                 break
             request_path, reply_path = f"{exchange}/request", f"{exchange}/reply"
             with open(request_path, "wb") as f:
-                f.write(plain.pack({"name": request["name"], "args": request["args"],
-                                    "kwargs": request["kwargs"]}))
+                f.write(plain.pack(request))
             if os.path.exists(reply_path):
                 os.remove(reply_path)
             try:
@@ -263,7 +262,7 @@ def run(job, send, receive):
                 send({"raised": "the call was interrupted (too slow, or an endless loop?)"})
                 continue
             except (plain.PlainDataError, ValueError, struct.error) as err:
-                send({"raised": f"the function's result is not plain data ({str(err)[:100]})"})
+                send({"raised": f"the reply is not plain data ({str(err)[:100]})"})
                 continue
             send(reply)  # decoded and encoded again: a malformed frame never reaches the judge
 
