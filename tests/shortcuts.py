@@ -17,7 +17,7 @@ from aegrader.assignment import Assignment
 from aegrader.judge import _given_namespace, run_tests
 from aegrader.notebook import _question_blocks
 
-__all__ = ["assignment", "given", "solution", "scores"]
+__all__ = ["assignment", "given", "score", "scores", "short_of_full_marks", "solution"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,3 +63,13 @@ def scores(name, answers, questions=None):
         tests = {q: tests[q] for q in questions}
     env = {**answers, **given(name)}
     return {q: (r["score"], r["possible"]) for q, r in run_tests(tests, env).items()}
+
+
+def score(name, answers, question):
+    """``(score, possible)`` of one question of master ``name`` on ``answers``."""
+    return scores(name, answers, questions=[question])[question]
+
+
+def short_of_full_marks(name, answers):
+    """The questions of master ``name`` on which ``answers`` score less than full marks (or have no points)."""
+    return [q for q, (got, possible) in scores(name, answers).items() if not (possible > 0 and got == possible)]

@@ -70,7 +70,7 @@ def test_objects_with_their_own_comparisons_arrive_as_their_plain_value():
     assert type(back["a"]) is np.ndarray and not (back["a"] == 1).any()
 
 
-@pytest.mark.parametrize("value", [object(), np.array([object()]), np.array(["text"]), {1: 2}, print])
+@pytest.mark.parametrize("value", [object(), np.array([object()]), np.array(["text"]), {(1, 2): 3}, print])
 def test_what_is_not_plain_data_is_refused(value):
     with pytest.raises(plain.PlainDataError):
         plain.pack(value)
@@ -124,18 +124,17 @@ def test_the_judge_scores_the_plain_value_not_the_object():
     from aecourse.assign import autograder_tests
     from aegrader.judge import run_tests
 
-    class Yes(int):
+    class Yes(float):
         __eq__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
-        __sub__ = __rsub__ = lambda self, *other: self
+        __sub__ = __rsub__ = __abs__ = lambda self, *other: self
 
-    tests = {"q3": autograder_tests("02_mnist_pca")["q3"]}
-    env = {"k_90": Yes(5), "k_for_variance": lambda x, share: Yes(1),
-           "x_train": np.random.default_rng(0).random((50, 20))}
-    fooled = run_tests(tests, env)["q3"]["score"]
-    plain_env = {**env, "k_90": roundtrip(Yes(5)), "k_for_variance": lambda x, share: roundtrip(Yes(1))}
-    honest = run_tests(tests, plain_env)["q3"]["score"]
+    tests = {"q2": autograder_tests("02_mnist_pca")["q2"]}
+    digits = np.random.default_rng(0).random((50, 40))
+    env = {"test_mse_32": Yes(0.5), "q2_reason": "c", "x_train": digits, "x_test": digits[:10]}
+    fooled = run_tests(tests, env)["q2"]["score"]
+    honest = run_tests(tests, {**env, "test_mse_32": roundtrip(Yes(0.5))})["q2"]["score"]
     assert fooled > honest  # the control: in-process, the object fools the tests
-    assert honest < 3
+    assert honest == 0
 
 
 # --- cgroups ----------------------------------------------------------------------------------
