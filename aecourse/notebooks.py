@@ -479,11 +479,9 @@ def fix_notebook(path, colab=None, master=False):
     sources = [_source(c) for c in code]
     if master:
         sources = [otter_blocks(s) for s in sources]
-    sources = [_lift_trailing_comments(s) for s in sources]
-    for _ in range(3):  # format, split what is still long, format again
-        sources = format_code([_reflow_comments(_shorten(s)) for s in format_code(sources)])
-        sources = [_lift_trailing_comments(s) for s in sources]
-    sources = format_code(sources)
+    for _ in range(3):  # format, lift comments and split what is still long, format again
+        sources = format_code([_reflow_comments(_shorten(_lift_trailing_comments(s)))
+                               for s in format_code(sources)])
     for cell, source in zip(code, sources):
         if source != _source(cell):
             cell["source"] = source.splitlines(keepends=True)
