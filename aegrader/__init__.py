@@ -5,12 +5,25 @@ Instructor side: :mod:`.batch` (the batch), :mod:`.gradebook` (the output folder
 wall). Sandbox side: :mod:`.runner`. Both: :mod:`.plain` (the only data that crosses)
 and :mod:`.notebook`. One submission, one task: :mod:`.task` (local threads or Dask
 workers). Command line: :mod:`.cli`, run as ``python -m aegrader`` or ``python -m aecourse.grade``.
+
+The names below are loaded when first used: the sandbox side imports
+:mod:`.plain` and :mod:`.remote` in every submission's kernel, and the batch would
+bring ``aecourse`` and scikit-learn with it (about 2 CPU seconds, twice per submission).
 """
 
-from .batch import grade_folder, output_folder
-from .limits import GradingLimits
-
 __all__ = ["GradingLimits", "grade_folder", "output_folder", "main"]
+
+
+def __getattr__(name):
+    if name in ("grade_folder", "output_folder"):
+        from . import batch
+
+        return getattr(batch, name)
+    if name == "GradingLimits":
+        from .limits import GradingLimits
+
+        return GradingLimits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv=None):

@@ -12,10 +12,23 @@ __all__ = [
     "limit_outputs",
     "master_parts",
     "TRUNCATION_MARK",
+    "without_iri_checks",
 ]
 
 CELL_NUMBER_KEY = "aecourse_cell_number"
 TRUNCATION_MARK = "[output truncated:"
+
+
+def without_iri_checks():
+    """Keep nbformat's import from compiling a grammar it never uses (about 2 CPU seconds).
+
+    jsonschema checks the ``iri`` format with rfc3987_syntax when it is installed (JupyterLab
+    brings it), and that module builds its parser on import. No notebook schema uses the
+    format, so the runner (once per submission) and the judge load jsonschema without it.
+    """
+    import sys
+
+    sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" raises ImportError
 
 
 class SubmissionError(ValueError):

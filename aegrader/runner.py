@@ -31,7 +31,13 @@ import time
 from pathlib import Path
 
 from . import plain
-from .notebook import CELL_NUMBER_KEY, TRUNCATION_MARK, limit_outputs, number_code_cells
+from .notebook import (
+    CELL_NUMBER_KEY,
+    TRUNCATION_MARK,
+    limit_outputs,
+    number_code_cells,
+    without_iri_checks,
+)
 
 EXCHANGE = ".aecourse-exchange"  # in the job's home: its own in the sandbox and without it
 CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v2 cpu.stat), read-only
@@ -294,6 +300,7 @@ def main():
     def receive():
         return plain.receive(channel_in)
 
+    without_iri_checks()
     job = receive()
     started = time.monotonic()
     try:

@@ -302,7 +302,7 @@ with box:
 """
 IMAGES = """
 import matplotlib.pyplot as plt
-for i in range(30):
+for i in range(6):  # about 500 kB of PNG each: 30 times the limit
     plt.figure(figsize=(6, 6))
     plt.imshow(np.random.rand(200, 200))
     plt.show()

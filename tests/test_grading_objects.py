@@ -81,6 +81,7 @@ class System:
     pass
 System.__module__, System.__qualname__ = "os", "system"
 evil, system = Evil(), System()
+untouched, boxes = ..., np.array([object(), object()])  # an exercise's placeholder; an object array
 '''
 
 
@@ -110,7 +111,7 @@ def loop():
     exec(NOTEBOOK, namespace)
     channel = Loopback(namespace)
     problems = []
-    names = ["Counter", "build", "loss", "stubborn", "generator", "evil", "system", "epochs"]
+    names = ["Counter", "build", "loss", "stubborn", "generator", "evil", "system", "epochs", "untouched", "boxes"]
     env = _answers(harvest(namespace, names), set(names), channel, problems)
     assert problems == []
     return channel, env
@@ -191,6 +192,18 @@ def test_every_round_trip_is_charged_to_the_call_budget(loop):
     channel.__class__ = Silent
     with pytest.raises(StudentCodeError, match="did not return: the submission's time is used up"):
         counter.count
+
+
+def test_an_object_array_is_refused_as_a_number_in_one_round_trip(loop):
+    # Before: the sandbox's np.asarray(...) is a 0-d object array, which came back as a
+    # handle claiming to be an ndarray and was converted again, about a thousand round
+    # trips deep, until the submission's CPU time ran out (an untouched exercise: 30 s).
+    channel, env = loop
+    for name in ("untouched", "boxes"):
+        before = channel.requests
+        with pytest.raises(StudentCodeError, match="is not an array of numbers"):
+            abs(np.float64(0.5) - env[name])
+        assert channel.requests - before == 1, name
 
 
 def test_methods_that_raise_give_their_message(loop):

@@ -245,6 +245,19 @@ def test_grader_code_runs_from_the_staged_copy_whatever_is_installed(tmp_path):
     assert result.stdout.startswith(str(package / "aecourse" / "__init__.py")), result.stderr
 
 
+def test_the_sandbox_side_loads_no_instructor_code_and_no_unused_grammar(tmp_path):
+    # Each submission pays for these imports twice (the runner, then the harvest in its
+    # kernel): the batch's aecourse and scikit-learn cost 2 CPU s each time, and
+    # rfc3987_syntax compiles a grammar on nbformat's import (2 s) that no notebook uses.
+    package = sandbox.stage_package(tmp_path)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import aegrader.runner, aegrader.remote; "
+            "from aegrader.notebook import without_iri_checks; without_iri_checks(); import nbformat, nbclient; "
+            "print(sorted(m for m in ('aecourse', 'sklearn', 'rfc3987_syntax', 'aegrader.batch') if sys.modules.get(m)))")
+    result = subprocess.run([sys.executable, "-I", "-c", code, str(package)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr[-2000:]
+
+
 def test_cgroup_v2_without_controllers_is_refused_with_how_to_enable_them(tmp_path, monkeypatch):
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
     (tmp_path / "cgroup.subtree_control").write_text("cpu\n")
