@@ -4,14 +4,14 @@ import ast
 import json
 
 __all__ = [
+    "TRUNCATION_MARK",
     "SubmissionError",
-    "read_submission",
-    "syntax_problems",
-    "number_code_cells",
     "cell_errors",
     "limit_outputs",
     "master_parts",
-    "TRUNCATION_MARK",
+    "number_code_cells",
+    "read_submission",
+    "syntax_problems",
     "without_iri_checks",
 ]
 
@@ -24,11 +24,17 @@ def without_iri_checks():
 
     jsonschema checks the ``iri`` format with rfc3987_syntax when it is installed (JupyterLab
     brings it), and that module builds its parser on import. No notebook schema uses the
-    format, so the runner (once per submission) and the judge load jsonschema without it.
+    format, so the runner (once per submission), the judge and the submission's kernel (whose
+    ``import otter`` loads nbformat: see :data:`KERNEL_STARTUP`) load jsonschema without it.
     """
     import sys
 
     sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" raises ImportError
+
+
+# The runner writes this IPython startup file into the sandbox's IPYTHONDIR: the kernel runs it
+# before the notebook, and it leaves no name behind in the student's namespace.
+KERNEL_STARTUP = '__import__("sys").modules.setdefault("rfc3987_syntax", None)  # from aegrader\n'
 
 
 class SubmissionError(ValueError):

@@ -33,6 +33,7 @@ from pathlib import Path
 from . import plain
 from .notebook import (
     CELL_NUMBER_KEY,
+    KERNEL_STARTUP,
     TRUNCATION_MARK,
     limit_outputs,
     number_code_cells,
@@ -203,10 +204,17 @@ def _run_extra(client, source, watchdog):
         client.nb.cells.pop()
 
 
+def _write_kernel_startup():
+    startup = Path(os.environ.get("IPYTHONDIR") or "~/.ipython").expanduser() / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-aegrader.py").write_text(KERNEL_STARTUP)
+
+
 def run(job, send, receive):
     import nbformat
     from nbclient.exceptions import DeadKernelError
 
+    _write_kernel_startup()
     nb = nbformat.reads(job["notebook"], as_version=4)
     number_code_cells(nb)
     Path(job["file_name"]).write_text(job["notebook"])  # the notebook opens itself by this name

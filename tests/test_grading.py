@@ -39,7 +39,7 @@ def with_default_signals():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-# An honest submission of 02 costs 12-16 CPU s on a 2-GHz Xeon (December 2026), so 30 s leaves 2x for a
+# An honest submission of 02 costs 8-10 CPU s on a 2-GHz Xeon (December 2026), so 30 s leaves 3x for a
 # slower CPU; a cell of 10 s ends an endless loop well before the whole submission's limit.
 LIMITS = GradingLimits(timeout=30, cell_timeout=10, memory_mb=2000, max_output_bytes=100_000)
 

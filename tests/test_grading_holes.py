@@ -60,8 +60,20 @@ def tiny(tmp_path_factory, needs_bwrap):
     submission(folder / "honest.ipynb", "n = 3", "def f():\n    return 1")
     submission(folder / "judge_burner.ipynb", "n = 10**13", "def f():\n    return 1")
     submission(folder / "slow_call.ipynb", f"import time\ntime.sleep({SLOW_RUN_SECONDS})", "n = 3", SLEEPS_FOREVER)
+    submission(folder / "kernel_modules.ipynb", "print('sys' in globals())",
+               "import sys, nbformat\nprint([m for m in ('rfc3987_syntax', 'jsonschema') if sys.modules.get(m)])",
+               "n = 3", "def f():\n    return 1")
     records = grade_folder(folder, master, base / "out", jobs=3, limits=TINY_LIMITS, progress=False)
-    return {r["submission"]: r for r in records}
+    return {r["submission"]: r | {"out": base / "out"} for r in records}
+
+
+def test_the_kernel_skips_the_unused_grammar_and_keeps_the_students_namespace(tiny):
+    record = tiny["kernel_modules.ipynb"]
+    executed = nbformat.read(record["out"] / record["files"]["executed"], as_version=4)
+    printed = [cell.outputs[0]["text"].strip() for cell in executed.cells[:2]]
+    # The startup file the runner writes imports sys without leaving its name behind.
+    assert printed == ["False", "['jsonschema']"]
+    assert record["total"] == 2
 
 
 def test_an_answer_that_makes_a_test_compute_forever_costs_that_test_only(tiny):
