@@ -33,8 +33,8 @@ def without_iri_checks():
 
 
 # The runner writes this IPython startup file into the sandbox's IPYTHONDIR: the kernel runs it
-# before the notebook, and it leaves no name behind in the student's namespace.
-KERNEL_STARTUP = '__import__("sys").modules.setdefault("rfc3987_syntax", None)  # from aegrader\n'
+# before the notebook (aegrader is on its path), and it leaves no name in the student's namespace.
+KERNEL_STARTUP = '__import__("aegrader.notebook").notebook.without_iri_checks()\n'
 
 
 class SubmissionError(ValueError):
