@@ -1,13 +1,13 @@
 """Batch grading of submitted notebooks, each in its own sandbox.
 
 Instructor side: :mod:`.batch` (the batch), :mod:`.gradebook` (the output folder),
-:mod:`.cgroup` and :mod:`.sandbox` (the wall), :mod:`.judge` (scores, outside the
-wall). Sandbox side: :mod:`.runner`. Both: :mod:`.plain` (the only data that crosses)
-and :mod:`.notebook`. One submission, one task: :mod:`.task` (local threads or Dask
+:mod:`.cgroup` and :mod:`.sandbox` (the wall), :mod:`.judge` and :mod:`.probes` (scores,
+outside the wall). Sandbox side: :mod:`.runner` and :mod:`.kernel` (in the student's
+kernel). Both: :mod:`.plain` (the only data that crosses) and :mod:`.notebook`. One submission, one task: :mod:`.task` (local threads or Dask
 workers). Command line: :mod:`.cli`, run as ``python -m aegrader`` or ``python -m aecourse.grade``.
 
 The names below are loaded when first used: the sandbox side imports
-:mod:`.plain` and :mod:`.remote` in every submission's kernel, and the batch would
+:mod:`.plain` and :mod:`.kernel` in every submission's kernel, and the batch would
 bring ``aecourse`` and scikit-learn with it (about 2 CPU seconds, twice per submission).
 """
 

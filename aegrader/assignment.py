@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from aecourse.assign import autograder_tests, master_path
+from aecourse.assign import AssignError, autograder_tests, master_path
 
 __all__ = ["Assignment"]
 
@@ -29,14 +29,23 @@ class Assignment:
 
     @classmethod
     def load(cls, name):
-        """``name``: a master in ``solutions/`` (``"02_mnist_pca"``) or the path of a master notebook."""
+        """``name``: a master in ``solutions/`` (``"02_mnist_pca"``) or the path of a master notebook.
+
+        Raises :class:`~aecourse.assign.AssignError` when a test's probe breaks the rules
+        of :func:`aegrader.probes.lint`.
+        """
         import nbformat
         from otter.test_files.exception_test import ExceptionTestFile
 
         from .notebook import master_parts
 
+        from .probes import lint
+
         master = master_path(name)
         tests = autograder_tests(master)
+        wrong = [f"{q}: {problem}" for q, src in sorted(tests.items()) for problem in lint(src)]
+        if wrong:  # a probe runs in the student's kernel: it may hold no verdict
+            raise AssignError(f"{master.name}: " + "; ".join(wrong))
         parts = master_parts(nbformat.read(master, as_version=4), tests)
         possible = {q: float(ExceptionTestFile.from_string(src, path=f"{q}.py").possible)
                     for q, src in sorted(tests.items())}

@@ -8,15 +8,14 @@ in the job's own folder (which the sandbox cannot see) and talks to the sandbox
 through two pipe ends.
 
 It checks the submission, sends it into the sandbox, receives the executed notebook
-and the answers as plain data (:mod:`aegrader.plain`), runs the master's
-set-up cells itself (so the data the tests use is the instructor's), and runs every
-test with the answers. A student *function* is a :class:`FunctionProxy`: calling it
-sends plain arguments into the sandbox and returns the plain result. Any other
-answer or result that is not plain data (a model, a layer, a class) stays in the
-sandbox and is a :class:`RemoteObject` here: each use of it is a request into the
-sandbox, answered with plain data or new handles; nothing is ever unpickled. Scores are
-clamped to ``[0, possible]``; NaN and infinity count as wrong. It writes
-``result.json`` and ``executed.ipynb`` into its working folder.
+and the answers as plain data (:mod:`aegrader.plain`, :func:`aegrader.kernel.harvest`),
+runs the master's set-up cells itself (so the data the tests use is the instructor's),
+and runs every test with the answers. An answer that is not plain data (a function, a
+model, a class) stays in the sandbox and is a :class:`~aegrader.probes.KernelAnswer`
+here; a test's probes run there too (:mod:`aegrader.probes`), and only plain data
+comes back; nothing is ever unpickled. Scores are clamped to ``[0, possible]``; NaN
+and infinity count as wrong. It writes ``result.json`` and ``executed.ipynb`` into its
+working folder.
 """
 
 import contextlib
@@ -28,27 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["FunctionProxy", "RemoteObject", "StudentCodeError", "judge", "judge_class", "main"]
+__all__ = ["judge", "main", "run_tests"]
 
-
-class StudentCodeError(RuntimeError):
-    """The student's function raised, or returned something that is not a plain answer."""
-
-
-def _finite(value):
-    import numpy as np
-
-    if type(value) is RemoteObject:
-        return True  # checked when it is used
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    if isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind in "fc":
-        return bool(np.isfinite(value).all())
-    if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    return True
+from .probes import StudentCodeError
 
 
 class TestCpuLimit(Exception):
@@ -80,7 +61,6 @@ class Channel:
         self.open = True
         self.deadline = None  # monotonic time after which the sandbox gets no more wall time
         self.call_budget = math.inf  # wall seconds left for the tests' calls into the sandbox
-        self.remotes = {}  # handle number -> its RemoteObject (the same object, the same proxy)
 
     def send(self, value):
         from . import plain
@@ -111,240 +91,33 @@ class Channel:
             raise
 
 
-def _outgoing(value, channel, depth=0):
-    """The tests' arguments with each :class:`RemoteObject` replaced by its handle."""
-    from .plain import MAX_DEPTH, PlainDataError
-
-    if depth > MAX_DEPTH:
-        raise PlainDataError("nested too deeply")
-    if type(value) is RemoteObject:
-        if object.__getattribute__(value, "_channel") is not channel:
-            raise StudentCodeError(f"{_label(value)} belongs to another submission's sandbox")
-        return object.__getattribute__(value, "_handle")
-    if type(value) is list:
-        return [_outgoing(v, channel, depth + 1) for v in value]
-    if type(value) is tuple:
-        return tuple(_outgoing(v, channel, depth + 1) for v in value)
-    if type(value) is dict:
-        return {k: _outgoing(v, channel, depth + 1) for k, v in value.items()}
-    return value
-
-
-def _incoming(value, channel, label, depth=0):
-    """A reply's value with each handle replaced by its :class:`RemoteObject` (one per handle)."""
-    from .plain import Handle
-
-    if type(value) is Handle:
-        known = channel.remotes.get(value.id)
-        if known is None:
-            known = channel.remotes[value.id] = RemoteObject(value, channel, label)
-        return known
-    if depth > 20:
-        return value
-    if type(value) is list:
-        return [_incoming(v, channel, f"{label}[{i}]", depth + 1) for i, v in enumerate(value)]
-    if type(value) is tuple:
-        return tuple(_incoming(v, channel, f"{label}[{i}]", depth + 1) for i, v in enumerate(value))
-    if type(value) is dict:
-        return {k: _incoming(v, channel, f"{label}[{k!r}]", depth + 1) for k, v in value.items()}
-    return value
-
-
-def _ask(channel, label, request, verb="called", missing=False):
-    """One round trip into the sandbox: ``request`` out, its plain (or handle) value back.
-
-    Every kind of request (a call, an attribute, an item...) goes through here, so each
-    one is charged to the submission's call budget and reads the reply the same way.
-    ``missing``: an AttributeError in the sandbox is raised as one here (for ``hasattr``).
-    """
+def _asker(channel):
+    """``ask(label, request)``: one round trip into the sandbox, charged to the submission's call budget."""
     from . import plain
 
-    if not channel.open:
-        raise StudentCodeError(f"{label} cannot be {verb}: the submission's sandbox has ended")
-    try:
-        frame = plain.pack(_outgoing(request, channel))
-    except plain.PlainDataError as err:
-        raise StudentCodeError(f"{label} cannot be {verb} with these arguments: only plain data and the "
-                               f"submission's own objects cross into its sandbox ({err})") from None
-    started = time.monotonic()
-    channel.deadline = started + max(channel.call_budget, 0.0)
-    try:
-        channel.send_frame(frame)
-        reply = channel.receive()
-    except EOFError as err:
-        raise StudentCodeError(f"{label} did not return: {err} (a time or memory limit, "
-                               "or waiting instead of computing?)") from None
-    except plain.PlainDataError as err:
-        raise StudentCodeError(f"{label} returned something the grader cannot read: {err}") from None
-    finally:
-        channel.call_budget -= time.monotonic() - started
-        channel.deadline = None
-    if not isinstance(reply, dict) or not ("value" in reply or "raised" in reply):
-        raise StudentCodeError(f"{label} gave a malformed reply")
-    if "raised" in reply:
-        if missing and reply.get("missing") is True:
-            raise AttributeError(str(reply["raised"])[:300])
-        raise StudentCodeError(str(reply["raised"])[:300])
-    value = reply["value"]
-    if isinstance(value, dict) and set(value) <= {"$function", "$unplain"}:
-        raise StudentCodeError(f"{label} returned something that is not plain data")
-    if not _finite(value):
-        raise StudentCodeError(f"{label} returned NaN or infinity")
-    return _incoming(value, channel, label)
-
-
-class FunctionProxy:
-    """Stands for a function defined by the submission; each call runs it in the sandbox."""
-
-    def __init__(self, name, channel):
-        self.__name__ = name
-        self._channel = channel
-
-    def __call__(self, *args, **kwargs):
-        return _ask(self._channel, self.__name__, {"op": "call", "name": self.__name__,
-                                                   "args": list(args), "kwargs": dict(kwargs)})
-
-    def __repr__(self):
-        return f"<function {self.__name__} of the submission>"
-
-
-# A handle's claimed type stands for the judge's own class of that name only in these
-# packages, and only once the judge has imported that module itself.
-CLASS_PACKAGES = ("keras", "tensorflow", "numpy")
-
-
-def judge_class(name):
-    """The judge's class named ``name`` ("module.Qual.Name"), or None: never imports anything."""
-    if type(name) is not str or "<" in name:
-        return None
-    parts = name.split(".")
-    if parts[0] not in CLASS_PACKAGES:
-        return None
-    for cut in range(len(parts) - 1, 0, -1):
-        module = sys.modules.get(".".join(parts[:cut]))
-        if module is None:
-            continue
-        found = module
-        for part in parts[cut:]:
-            found = vars(found).get(part) if hasattr(found, "__dict__") else None  # no __getattr__: no lazy import
-        return found if isinstance(found, type) else None
-    return None
-
-
-def _label(remote):
-    return object.__getattribute__(remote, "_label")
-
-
-class RemoteObject:
-    """Stands for an object that stays in the submission's sandbox (a model, a layer, a class...).
-
-    Each use is one request into the sandbox (:func:`_ask`), charged to the submission's
-    call budget: calling it, an attribute (another value or RemoteObject), an item, its
-    length, its items, ``np.asarray`` (and so NumPy arithmetic), ``float``, truth, and
-    ``isinstance`` with it as the class. Dunder attributes are never asked for (NumPy's
-    ``__array_interface__`` would be a pointer into the sandbox). ``isinstance(obj,
-    keras.Model)`` holds when the type the sandbox names is, by that name, a class the
-    judge has already imported from :data:`CLASS_PACKAGES` and a subclass of
-    ``keras.Model``; any other name stands for nothing but this proxy class.
-    """
-
-    __slots__ = ("_handle", "_channel", "_label", "__weakref__")
-
-    def __init__(self, handle, channel, label):
-        object.__setattr__(self, "_handle", handle)
-        object.__setattr__(self, "_channel", channel)
-        object.__setattr__(self, "_label", str(label)[:80])
-
-    def _ask(self, request, suffix, verb="used", missing=False):
-        request["target"] = object.__getattribute__(self, "_handle")
-        return _ask(object.__getattribute__(self, "_channel"), f"{_label(self)}{suffix}", request, verb, missing)
-
-    @property
-    def __class__(self):
-        handle = object.__getattribute__(self, "_handle")
-        return judge_class(handle.type) or RemoteObject
-
-    def __getattr__(self, name):
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(f"the grader does not ask the submission's objects for {name}")
-        return self._ask({"op": "getattr", "name": name}, f".{name}", missing=True)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{_label(self)}: the grader does not change the submission's objects")
-
-    def __call__(self, *args, **kwargs):
-        return self._ask({"op": "call", "args": list(args), "kwargs": dict(kwargs)}, "(...)", "called")
-
-    def __getitem__(self, key):
-        return self._ask({"op": "getitem", "key": key}, "[...]")
-
-    def __len__(self):
-        value = self._ask({"op": "len"}, " (its length)")
-        if type(value) is not int or value < 0:
-            raise StudentCodeError(f"{_label(self)} has no length")
-        return value
-
-    def __iter__(self):
-        value = self._ask({"op": "iter"}, " (its items)")
-        if type(value) is not list:
-            raise StudentCodeError(f"{_label(self)} gave no items")
-        return iter(value)
-
-    def __bool__(self):
-        value = self._ask({"op": "bool"}, " (its truth)")
-        if type(value) is not bool:
-            raise StudentCodeError(f"{_label(self)} is neither true nor false")
-        return value
-
-    def __array__(self, dtype=None, copy=None):
-        import numpy as np
-
-        value = self._ask({"op": "array"}, " (as an array)")
-        # type(), not isinstance(): an object array stays in the sandbox and comes back as a
-        # RemoteObject that claims to be an ndarray; converting it again would ask forever.
-        if type(value) is RemoteObject or not isinstance(value, (np.ndarray, np.generic, bool, int, float)):
-            raise StudentCodeError(f"{_label(self)} is not an array of numbers")
-        return np.asarray(value, dtype=dtype)
-
-    def __float__(self):
-        return float(self.__array__())
-
-    def __int__(self):
-        return int(self.__array__())
-
-    def __index__(self):
-        import operator
-
-        return operator.index(self.__array__()[()])
-
-    def __format__(self, spec):
-        return format(float(self), spec) if spec else repr(self)
-
-    def __instancecheck__(self, instance):
+    def ask(label, request):
+        if not channel.open:
+            raise StudentCodeError(f"{label} cannot run: the submission's sandbox has ended")
         try:
-            return self._ask({"op": "isinstance", "instance": instance}, " (isinstance)") is True
-        except StudentCodeError:
-            return False
+            frame = plain.pack(request)
+        except plain.PlainDataError as err:
+            raise StudentCodeError(f"{label} cannot run with these arguments: only plain data and the "
+                                   f"submission's own answers cross into its sandbox ({err})") from None
+        started = time.monotonic()
+        channel.deadline = started + max(channel.call_budget, 0.0)
+        try:
+            channel.send_frame(frame)
+            return channel.receive()
+        except EOFError as err:
+            raise StudentCodeError(f"{label} did not return: {err} (a time or memory limit, "
+                                   "or waiting instead of computing?)") from None
+        except plain.PlainDataError as err:
+            raise StudentCodeError(f"{label} returned something the grader cannot read: {err}") from None
+        finally:
+            channel.call_budget -= time.monotonic() - started
+            channel.deadline = None
 
-    def __repr__(self):
-        return f"<{object.__getattribute__(self, '_handle').type[:80]} of the submission ({_label(self)})>"
-
-
-def _array_operator(name):
-    def operate(self, *other):
-        import numpy as np
-
-        return getattr(np.asarray(self), name)(*other)
-
-    operate.__name__ = name
-    return operate
-
-
-for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-              "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__abs__",
-              "__lt__", "__le__", "__gt__", "__ge__"):
-    setattr(RemoteObject, _name, _array_operator(_name))
-del _name
+    return ask
 
 
 def _message(err):
@@ -364,33 +137,6 @@ def _given_namespace(given_code):
         for source in given_code:
             exec(compile(source, "<assignment set-up>", "exec"), namespace)
     return namespace
-
-
-def _answers(raw, declared, channel, problems):
-    """The answers the assignment asks for, as the tests will see them; every other name is dropped."""
-    env = {}
-    raw = raw if isinstance(raw, dict) else {}
-    unasked = sorted(str(name)[:40] for name in raw if name not in declared)
-    if unasked:
-        problems.append(f"the notebook handed over names the assignment does not ask for ({', '.join(unasked[:5])}); "
-                        "the grader ignored them")
-    for name, value in raw.items():
-        if name not in declared:
-            continue
-        if isinstance(value, dict) and set(value) == {"$function"}:
-            env[name] = FunctionProxy(name, channel)
-            continue
-        value = _incoming(value, channel, name)
-        if type(value) is RemoteObject:
-            env[name] = value
-        elif isinstance(value, dict) and set(value) == {"$unplain"}:
-            problems.append(f"{name} is of type {str(value['$unplain'])[:60]}, not a number, array or string: "
-                            "the grader counts it as missing")
-        elif not _finite(value):
-            problems.append(f"{name} is NaN or infinite: counted as wrong")
-        else:
-            env[name] = value
-    return env
 
 
 @contextlib.contextmanager
@@ -419,21 +165,24 @@ def _cpu_budget(seconds):
         signal.signal(signal.SIGPROF, previous)
 
 
-def run_tests(tests, env, cpu_seconds=None):
+def run_tests(tests, env, cpu_seconds=None, ask=None):
     """Run every question's tests against ``env``; return {question: result}.
 
-    ``cpu_seconds``: the judge's CPU time each test may use (None: no limit).
+    ``cpu_seconds``: the judge's CPU time each test may use (None: no limit). ``ask``:
+    where the tests' probes and calls go (:func:`aegrader.probes.connected`).
     """
     from otter.test_files.abstract_test import TestCaseResult
     from otter.test_files.exception_test import ExceptionTestFile
 
+    from .probes import connected, rewrite
+
     questions = {}
     for question, source in sorted(tests.items()):
-        test_file = ExceptionTestFile.from_string(source, path=f"{question}.py")
+        test_file = ExceptionTestFile.from_string(rewrite(source), path=f"{question}.py")
         results, failed = [], []
         for case in test_file.test_cases:
             try:
-                with _cpu_budget(cpu_seconds):
+                with _cpu_budget(cpu_seconds), connected(ask):
                     case.body.call_func(env)
                 passed, message = True, ""
             except (Exception, TestCpuLimit) as err:
@@ -453,6 +202,7 @@ def judge(job, channel, given=None):
     import nbformat
 
     from .notebook import SubmissionError, cell_errors, limit_outputs, read_submission, syntax_problems
+    from .probes import answers_env
 
     result = {"status": "graded", "problems": [], "questions": {}}
     raw = Path(job["submission"]).read_bytes()
@@ -485,7 +235,7 @@ def judge(job, channel, given=None):
     result["problems"].extend(str(p)[:300] for p in ran.get("problems", []) if isinstance(p, str))
     try:
         executed = nbformat.reads(ran.get("executed") or "", as_version=4)
-        if limit_outputs(executed, limits["max_output_bytes"]) and not any("outputs passed" in p for p in result["problems"]):
+        if limit_outputs(executed, limits["max_output_bytes"]) and ran.get("outputs_cut") is not True:
             result["problems"].append(f"the notebook's outputs passed {limits['max_output_bytes']:,} bytes; "
                                       "the rest was dropped")
         result["problems"].extend(cell_errors(executed, float(limits["cell_timeout"])))
@@ -493,10 +243,10 @@ def judge(job, channel, given=None):
     except Exception:
         pass  # nothing ran (or garbage came back): there is no executed notebook to keep
     given = given if given is not None else _given_namespace(job["given_code"])
-    answers = _answers(ran.get("answers"), set(job["answers"]) - set(given), channel, result["problems"])
+    answers = answers_env(ran.get("answers"), set(job["answers"]) - set(given), result["problems"])
     env = {**answers, **given}  # the instructor's set-up values always win
     with contextlib.redirect_stdout(io.StringIO()):
-        result["questions"] = run_tests(job["tests"], env, float(limits["cell_timeout"]))
+        result["questions"] = run_tests(job["tests"], env, float(limits["cell_timeout"]), _asker(channel))
     return result
 
 

@@ -5,11 +5,12 @@ then the npz bytes. The JSON holds ``None``, ``bool``, ``int``, ``float``, ``str
 lists as they are, and tagged objects for everything else::
 
     {"$array": "a0", "scalar": false}   an array (or numpy scalar) stored in the npz
-    {"$tuple": [...]}  {"$dict": {...}}  {"$float": "nan"}  {"$function": "name"}
-    {"$unplain": "TypeName"}             a value that is not plain data
-    {"$handle": 3, "type": "mod.Qual"}   an object that stays in the sandbox (:class:`Handle`)
+    {"$tuple": [...]}  {"$dict": {...}}  {"$float": "nan"}
     {"$items": [[key, value], ...]}      a dict whose keys are numbers, booleans, None or strings
-    {"$slice": [start, stop, step]}      a slice of ints and Nones (an index sent to a handle)
+
+Nothing else: what is not plain data never crosses, and no tag says "this is not plain
+data" (that travels beside the data, see :func:`aegrader.kernel.harvest`), so a
+student's value can never be mistaken for a marker.
 
 :func:`encode` runs on either side. :func:`decode` is the judge's door: it builds only
 builtins and ndarrays of a numeric or boolean dtype, rejects anything else, and caps
@@ -23,12 +24,11 @@ import struct
 
 import numpy as np
 
-__all__ = ["PlainDataError", "Handle", "encode", "decode", "pack", "unpack", "send", "receive"]
+__all__ = ["PlainDataError", "encode", "decode", "pack", "unpack", "send", "receive"]
 
 MAX_JSON_BYTES = 64 * 2**20  # an executed notebook within its output limit fits many times
 MAX_NPZ_BYTES = 512 * 2**20  # far above any array of this course (MNIST train set: 13 MB)
 MAX_DEPTH = 20
-MAX_HANDLE_ID = 2**53  # a handle's number is a JSON integer that every reader reads exactly
 NUMERIC_KINDS = "biufc"  # bool, signed, unsigned, float, complex: no objects, strings, voids
 
 KEY_TYPES = (type(None), bool, int, float, str)  # what a dict's keys may be, besides strings
@@ -38,23 +38,6 @@ _HEADER = struct.Struct("<II")
 
 class PlainDataError(ValueError):
     """Data that is not plain, too large or malformed."""
-
-
-class Handle:
-    """The number of an object kept in the sandbox's registry, and the name of its type there.
-
-    Only a number and a string: what the object is and does stays in the sandbox
-    (:mod:`aegrader.remote`); the judge reads the type name as a claim, never as a
-    module to import.
-    """
-
-    __slots__ = ("id", "type")
-
-    def __init__(self, id, type=""):
-        self.id, self.type = id, type
-
-    def __repr__(self):
-        return f"Handle({self.id!r}, {self.type!r})"
 
 
 def encode(value, arrays, depth=0):
@@ -67,8 +50,6 @@ def encode(value, arrays, depth=0):
         raise PlainDataError("nested too deeply")
     if value is None or type(value) is bool or type(value) is str:
         return value
-    if type(value) is Handle:
-        return {"$handle": int.__int__(value.id), "type": str.__str__(value.type)[:200]}
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.array(value, copy=True, subok=False)
         if array.dtype.kind not in NUMERIC_KINDS:
@@ -85,8 +66,6 @@ def encode(value, arrays, depth=0):
         return number if math.isfinite(number) else {"$float": repr(number)}
     if isinstance(value, str):
         return str.__str__(value)
-    if type(value) is slice:
-        return {"$slice": [encode(_slice_part(v), arrays, depth + 1) for v in (value.start, value.stop, value.step)]}
     if type(value) is list:
         return [encode(v, arrays, depth + 1) for v in value]
     if type(value) is tuple:
@@ -96,12 +75,6 @@ def encode(value, arrays, depth=0):
     if type(value) is dict and all(type(k) in KEY_TYPES for k in value):
         return {"$items": [[encode(k, arrays, depth + 1), encode(v, arrays, depth + 1)] for k, v in value.items()]}
     raise PlainDataError(f"a {type(value).__name__} is not plain data")
-
-
-def _slice_part(part):
-    if part is None or type(part) is int:
-        return part
-    raise PlainDataError("a slice of something other than whole numbers is not plain data")
 
 
 def _reject_constant(name):
@@ -125,11 +98,6 @@ def decode(tree, arrays, depth=0):
         if array is None:
             raise PlainDataError("reference to a missing array")
         return array[()] if tree.get("scalar") is True and array.ndim == 0 else array
-    if "$handle" in tree:
-        number, name = tree["$handle"], tree.get("type", "")
-        if type(number) is not int or not 0 <= number < MAX_HANDLE_ID or type(name) is not str:
-            raise PlainDataError("malformed handle")
-        return Handle(number, name[:200])
     if len(tree) != 1:
         raise PlainDataError("malformed plain data")
     (tag, inner), = tree.items()
@@ -142,13 +110,8 @@ def decode(tree, arrays, depth=0):
         if not all(type(k) in KEY_TYPES for k, _ in items):
             raise PlainDataError("a dict key that is not a number, a boolean, None or a string")
         return dict(items)
-    if tag == "$slice" and type(inner) is list and len(inner) == 3 and all(
-            v is None or type(v) is int for v in inner):
-        return slice(*inner)
     if tag == "$float" and inner in ("nan", "inf", "-inf"):
         return float(inner)
-    if tag in ("$function", "$unplain") and type(inner) is str:
-        return {tag: inner[:200]}  # the judge decides what a function or a non-plain value means
     raise PlainDataError(f"unknown tag {tag!r}")
 
 

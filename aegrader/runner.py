@@ -8,14 +8,12 @@
    per-cell limits and the names of the answers the tests need;
 2. runs the notebook in a fresh Jupyter kernel, interrupting a cell that has used
    ``cell_timeout`` CPU seconds, and keeping at most ``max_output_bytes`` of outputs;
-3. sends back the executed notebook and the answers as plain data (a function is
-   sent as its name; a model, a class or any other object as a handle, see
-   :mod:`aegrader.remote`);
-4. serves requests: the judge sends a function's name (or a handle) and plain
-   arguments, or asks for an attribute, an item, the length, the items or the array
-   of a handle; the kernel answers (:func:`aegrader.remote.serve`) and the plain
-   result, with new handles for what is not plain (or the exception's name and
-   message), goes back.
+3. sends back the executed notebook and the answers (:func:`aegrader.kernel.harvest`:
+   plain answers as data, the names of the others, which stay in the kernel);
+4. serves requests: the judge asks to call an answer with plain arguments, or to
+   run a test's probe (:mod:`aegrader.probes`); the kernel answers
+   (:func:`aegrader.kernel.serve`) and the plain result (or the exception's name
+   and message) goes back.
 
 Nothing here is trusted: the student's code shares the sandbox with this process and
 may replace anything in it. The judge treats every byte it gets from here as input.
@@ -45,24 +43,9 @@ CPU_FILE = "/run/aecourse/cpu"  # the job's cgroup CPU time (v1 cpuacct.usage, v
 
 HARVEST = """\
 def _aecourse_harvest(names, path):
-    import types
+    import aegrader.kernel as kernel
     import aegrader.plain as plain
-    import aegrader.remote as remote
-    values = {}
-    for name in names:
-        if name not in globals():
-            continue
-        value = globals()[name]
-        if isinstance(value, types.FunctionType):
-            values[name] = {"$function": name}
-            continue
-        try:
-            exported = remote.export(value)
-            plain.encode(exported, {})
-            values[name] = exported
-        except Exception:
-            values[name] = {"$unplain": type(value).__name__}
-    frame = plain.pack(values)
+    frame = plain.pack(kernel.harvest(names, globals()))
     with open(path, "wb") as f:
         f.write(frame)
 _aecourse_harvest(%r, %r)
@@ -71,11 +54,11 @@ del _aecourse_harvest
 
 CALL = """\
 def _aecourse_call(request_path, reply_path):
+    import aegrader.kernel as kernel
     import aegrader.plain as plain
-    import aegrader.remote as remote
     with open(request_path, "rb") as f:
         request = plain.unpack_frame(f.read())
-    frame = remote.serve(request, globals())
+    frame = kernel.serve(request, globals())
     with open(reply_path, "wb") as f:
         f.write(frame)
 _aecourse_call(%r, %r)
@@ -238,7 +221,8 @@ def run(job, send, receive):
         except DeadKernelError:
             problems.append("the notebook's Python process died (it crashed, ran out of memory or called exit)")
             alive = False
-        if limit_outputs(nb, job["max_output_bytes"]) or client.told:
+        outputs_cut = bool(limit_outputs(nb, job["max_output_bytes"]) or client.told)
+        if outputs_cut:
             problems.append(f"the notebook's outputs passed {int(job['max_output_bytes']):,} bytes; "
                             "the rest was dropped")
         executed = nbformat.writes(nb)
@@ -252,7 +236,7 @@ def run(job, send, receive):
             except Exception as err:  # a dead kernel or answers that are not plain
                 problems.append(f"the answers could not be read from the notebook ({type(err).__name__})")
                 alive = False
-        send({"executed": executed, "answers": answers, "problems": problems})
+        send({"executed": executed, "answers": answers, "problems": problems, "outputs_cut": outputs_cut})
         while alive:
             try:
                 request = receive()

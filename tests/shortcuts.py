@@ -4,6 +4,9 @@ The shortcut tests (``tests/test_shortcuts_*.py``) build a plausible wrong answe
 question and show that it loses the question's points while the master's solution keeps
 them. Both are scored here by the judge's own test runner on the instructor's set-up values,
 as the grader scores a submission, but in this process: the answers are the tests' own code.
+They take the grader's path but for the process boundary: the answers are harvested as
+the sandbox harvests them (plain answers as data, the others left behind by name), and
+every probe and call goes through the same pack, :func:`aegrader.kernel.serve` and unpack.
 """
 
 import contextlib
@@ -15,6 +18,9 @@ import nbformat
 from aecourse.assign import master_path
 from aegrader.assignment import Assignment
 from aegrader.judge import _given_namespace, run_tests
+from aegrader.kernel import harvest
+from aegrader.plain import pack, unpack_frame
+from aegrader.probes import answers_env, in_process
 from aegrader.notebook import _question_blocks
 
 __all__ = ["assignment", "given", "score", "scores", "short_of_full_marks", "solution"]
@@ -61,8 +67,11 @@ def scores(name, answers, questions=None):
     tests = assignment(name).tests
     if questions is not None:
         tests = {q: tests[q] for q in questions}
-    env = {**answers, **given(name)}
-    return {q: (r["score"], r["possible"]) for q, r in run_tests(tests, env).items()}
+    set_up = given(name)
+    declared = set(assignment(name).answers) - set(set_up)
+    harvested = unpack_frame(pack(harvest(sorted(declared), answers)))  # as it leaves the sandbox
+    env = {**answers_env(harvested, declared, []), **set_up}
+    return {q: (r["score"], r["possible"]) for q, r in run_tests(tests, env, ask=in_process(answers)).items()}
 
 
 def score(name, answers, question):

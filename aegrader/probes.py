@@ -1,0 +1,255 @@
+"""Probe in the kernel, verdict in the judge: the judge's side of a test's calls into a submission.
+
+A hidden test may hold *probes*: functions defined directly in the test's body whose
+names are ``probe`` or start with ``probe_``. A probe is the test's glue: it runs in the
+student's kernel, next to the student's objects, receives the student's answers and
+plain inputs (arrays, numbers, weights, seeds) as its arguments, builds there what cannot
+cross (a NumPy Generator from a seed, a Keras model from the judge's weights, an
+optimizer, a tape, a lambda), calls the student's code and returns plain data. The rest
+of the test, the *verdict*, runs in the judge and computes every reference from the
+inputs it sent.
+
+:func:`lint` checks what a probe may hold when an assignment loads: no assert, no
+comparison helper, and no name from the test around it (only its parameters, builtins
+and what it imports or defines itself). :func:`rewrite` turns each probe of a test
+file into a stub that sends the probe's source and arguments to the kernel (``kernel``
+below, set by :func:`connected`): the judge's channel into the sandbox, or, in the
+tests of this repository, :func:`in_process`, the same requests served by
+:func:`aegrader.kernel.serve` in this process.
+
+An answer that is not plain data is a :class:`KernelAnswer` here: it can be called with
+plain arguments (its result must be plain) and passed to a probe, nothing else.
+"""
+
+import ast
+import contextlib
+import math
+import re
+import symtable
+import textwrap
+
+import numpy as np
+
+__all__ = ["KernelAnswer", "StudentCodeError", "answers_env", "connected", "in_process", "lint", "rewrite", "stub"]
+
+PROBE_NAME = re.compile(r"probe(_\w+)?$")
+STUB_NAME = "__aegrader_probe__"
+# What a probe must not hold: checks and references belong to the verdict.
+_VERDICT_NAMES = {"testing", "allclose", "isclose", "array_equal", "array_equiv", "pytest"}
+
+
+class StudentCodeError(RuntimeError):
+    """The student's code raised, did not return, or returned something that is not a plain answer."""
+
+
+def finite(value):
+    """False when ``value`` holds NaN or infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind in "fc":
+        return bool(np.isfinite(value).all())
+    if isinstance(value, (list, tuple)):
+        return all(finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    return True
+
+
+_kernel = None  # ask(label, request) -> reply dict; set by connected()
+
+
+@contextlib.contextmanager
+def connected(ask):
+    """Send the probes and calls of the tests run in this block through ``ask``."""
+    global _kernel
+    previous, _kernel = _kernel, ask
+    try:
+        yield
+    finally:
+        _kernel = previous
+
+
+def _send(label, request):
+    if _kernel is None:
+        raise RuntimeError("no kernel is connected: run the tests with aegrader.judge.run_tests")
+    reply = _kernel(label, request)
+    if not isinstance(reply, dict) or not ("value" in reply or "raised" in reply):
+        raise StudentCodeError(f"{label} gave a malformed reply")
+    if "raised" in reply:
+        raise StudentCodeError(f"{label}: {str(reply['raised'])[:300]}")
+    value = reply["value"]
+    if not finite(value):
+        raise StudentCodeError(f"{label} returned NaN or infinity")
+    return value
+
+
+def _request(op, args, kwargs, **fields):
+    """The request with each :class:`KernelAnswer` argument replaced by a reference (``refs``)."""
+    refs, args, kwargs = [], list(args), dict(kwargs)
+    for place, items in (("args", enumerate(args)), ("kwargs", kwargs.items())):
+        for key, value in list(items):
+            if type(value) is KernelAnswer:
+                refs.append([place, key, object.__getattribute__(value, "name")])
+                (args if place == "args" else kwargs)[key] = None
+    return {"op": op, **fields, "args": args, "kwargs": kwargs, "refs": refs}
+
+
+class KernelAnswer:
+    """An answer that stays in the student's kernel (a function, a model, a class): only its name crossed.
+
+    Calling it runs it there with plain arguments and returns its plain result; a probe
+    may receive it as an argument. Anything else (an attribute, an array, arithmetic)
+    is refused: a test that needs more runs a probe.
+    """
+
+    __slots__ = ("name", "type_name")
+
+    def __init__(self, name, type_name):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "type_name", type_name)
+
+    def __call__(self, *args, **kwargs):
+        return _send(self.name, _request("call", args, kwargs, name=self.name))
+
+    def __getattr__(self, attribute):
+        raise TypeError(f"{self.name} stays in the submission's kernel: the grader can call it or pass it to a "
+                        f"probe, not read .{attribute}")
+
+    def __setattr__(self, attribute, value):
+        raise TypeError(f"{self.name} stays in the submission's kernel")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{self.name} ({self.type_name}) is not an array: pass it to a probe")
+
+    def __repr__(self):
+        return f"<{self.type_name} {self.name} of the submission>"
+
+
+def stub(source, name):
+    """What a probe is in the judge: a function that runs ``source``'s ``name`` in the kernel."""
+
+    def run_probe(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, (list, tuple, dict)) and _holds_answer(value):
+                raise StudentCodeError(f"{name}: pass an answer of the submission as an argument of its own")
+        return _send(f"the test's {name}", _request("probe", args, kwargs, source=source, name=name))
+
+    run_probe.__name__ = name
+    return run_probe
+
+
+def _holds_answer(value, depth=0):
+    if type(value) is KernelAnswer:
+        return True
+    if depth > 20:
+        return False
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return any(_holds_answer(v, depth + 1) for v in items)
+
+
+def answers_env(harvested, declared, problems):
+    """The answers the tests see, from :func:`aegrader.kernel.harvest`'s report; every other name is dropped."""
+    env = {}
+    harvested = harvested if isinstance(harvested, dict) else {}
+    values, objects = harvested.get("values"), harvested.get("objects")
+    values = values if isinstance(values, dict) else {}
+    objects = objects if isinstance(objects, dict) else {}
+    unasked = sorted(str(name)[:40] for name in {*values, *objects} if name not in declared)
+    if unasked:
+        problems.append(f"the notebook handed over names the assignment does not ask for ({', '.join(unasked[:5])}); "
+                        "the grader ignored them")
+    for name, value in values.items():
+        if name not in declared:
+            continue
+        if finite(value):
+            env[name] = value
+        else:
+            problems.append(f"{name} is NaN or infinite: counted as wrong")
+    for name, type_name in objects.items():
+        if name in declared and name not in env:
+            env[name] = KernelAnswer(name, str(type_name)[:60])
+    return env
+
+
+def in_process(namespace):
+    """An ``ask`` that serves each request here, from ``namespace``, through the same pack and unpack as the sandbox."""
+    from . import kernel, plain
+
+    def ask(label, request):
+        request = plain.unpack_frame(plain.pack(request))
+        return plain.unpack_frame(kernel.serve(request, namespace))
+
+    return ask
+
+
+# --- probes in test files ---------------------------------------------------------------------
+
+def _tests(tree):
+    return [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+
+
+def _probes(test):
+    return [node for node in test.body if isinstance(node, ast.FunctionDef) and PROBE_NAME.match(node.name)]
+
+
+def _source(lines, node):
+    return textwrap.dedent("\n".join(lines[node.lineno - 1:node.end_lineno])) + "\n"
+
+
+def lint(source):
+    """What is wrong with the probes of the test file ``source``: a list of sentences (empty: nothing)."""
+    tree, lines, problems = ast.parse(source), source.splitlines(), []
+    for test in _tests(tree):
+        probes = _probes(test)
+        for node in ast.walk(test):
+            if isinstance(node, ast.FunctionDef) and PROBE_NAME.match(node.name) and node not in probes:
+                problems.append(f"{test.name}: {node.name} is not defined directly in the test's body")
+        for probe in probes:
+            where = f"{test.name}.{probe.name}"
+            if probe.decorator_list:
+                problems.append(f"{where} is decorated")
+            for node in ast.walk(probe):
+                if isinstance(node, ast.Assert):
+                    problems.append(f"{where} asserts (line {node.lineno}): checks belong to the verdict")
+                name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+                if name in _VERDICT_NAMES or name.startswith("assert_"):
+                    problems.append(f"{where} uses {name} (line {node.lineno}): comparisons belong to the verdict")
+            outside = _free_names(_source(lines, probe))
+            if outside:
+                problems.append(f"{where} uses names from outside itself ({', '.join(sorted(outside))}): "
+                                "pass them as arguments")
+    return problems
+
+
+def _free_names(source):
+    """Names ``source``'s function reads from outside itself that are not builtins."""
+    import builtins
+
+    found = set()
+
+    def walk(table):
+        for symbol in table.get_symbols():
+            if symbol.is_global() and symbol.is_referenced() and not hasattr(builtins, symbol.get_name()):
+                found.add(symbol.get_name())
+        for child in table.get_children():
+            walk(child)
+
+    for child in symtable.symtable(source, "<probe>", "exec").get_children():
+        walk(child)
+    return found
+
+
+def rewrite(source):
+    """The test file ``source`` with each probe replaced by a :func:`stub` of its source."""
+    tree, lines = ast.parse(source), source.splitlines()
+    edits = []
+    for test in _tests(tree):
+        for probe in _probes(test):
+            indent = lines[probe.lineno - 1][:probe.col_offset]
+            stub_line = f"{indent}{probe.name} = {STUB_NAME}({_source(lines, probe)!r}, {probe.name!r})"
+            edits.append((probe.lineno - 1, probe.end_lineno, stub_line))
+    for start, end, text in sorted(edits, reverse=True):
+        lines[start:end] = [text]
+    if not edits:
+        return source
+    return f"from aegrader.probes import stub as {STUB_NAME}\n" + "\n".join(lines) + "\n"
