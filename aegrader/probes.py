@@ -112,6 +112,8 @@ class KernelAnswer:
         return _send(self.name, _request("call", args, kwargs, name=self.name))
 
     def __getattr__(self, attribute):
+        if attribute.startswith("__"):  # a protocol (NumPy's, copy's) asks: it has none of them
+            raise AttributeError(attribute)
         raise TypeError(f"{self.name} stays in the submission's kernel: the grader can call it or pass it to a "
                         f"probe, not read .{attribute}")
 

@@ -250,7 +250,7 @@ def test_the_sandbox_side_loads_no_instructor_code_and_no_unused_grammar(tmp_pat
     # kernel): the batch's aecourse and scikit-learn cost 2 CPU s each time, and
     # rfc3987_syntax compiles a grammar on nbformat's import (2 s) that no notebook uses.
     package = sandbox.stage_package(tmp_path)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import aegrader.runner, aegrader.remote; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import aegrader.runner, aegrader.kernel; "
             "from aegrader.notebook import without_iri_checks; without_iri_checks(); import nbformat, nbclient; "
             "print(sorted(m for m in ('aecourse', 'sklearn', 'rfc3987_syntax', 'aegrader.batch') if sys.modules.get(m)))")
     result = subprocess.run([sys.executable, "-I", "-c", code, str(package)], capture_output=True, text=True,
