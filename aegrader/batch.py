@@ -37,7 +37,12 @@ def output_folder(out_dir, assignment_name):
 
 
 class BatchProblems(list):
-    """Sentences about the batch as a whole (roster mismatches, submissions a worker could not grade)."""
+    """Sentences about the batch as a whole (roster mismatches, submissions a worker could not grade),
+    and in ``ungraded`` the names of the submissions that got no record."""
+
+    def __init__(self, *sentences):
+        super().__init__(*sentences)
+        self.ungraded = []
 
 
 def _unreadable(raw):
@@ -116,8 +121,11 @@ def task_key(submission):
     return f"aegrader-{hashlib.sha256((submission.name + submission.key).encode()).hexdigest()[:24]}"
 
 
-def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, problems):
-    """Grade ``todo`` on the workers of the Dask scheduler at ``scheduler``; records come back here."""
+def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, problems, ungraded):
+    """Grade ``todo`` on the workers of the Dask scheduler at ``scheduler``; records come back here.
+
+    A submission no worker could grade is named in ``ungraded`` and said why in ``problems``.
+    """
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -138,10 +146,12 @@ def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, 
             try:
                 record = future.result()
             except Exception as err:  # the worker could not grade it: say so, record nothing, resume later
+                ungraded.append(names[future.key])
                 problems.append(f"{names[future.key]} was not graded: a worker failed with "
                                 f"{type(err).__name__}: {str(err)[:200]}; run the same command to try again")
                 continue
             if not isinstance(record, Record):
+                ungraded.append(names[future.key])
                 problems.append(f"{names[future.key]} was not graded: a worker sent back a {type(record).__name__}")
                 continue
             record_done(record)
@@ -186,7 +196,8 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
         CSV file with the columns ``file`` and ``student``: the student id of each file.
     problems : list, optional
         Receives sentences about the batch as a whole (roster mismatches, submissions
-        that a worker could not grade).
+        that a worker could not grade). A :class:`BatchProblems` also receives in
+        ``ungraded`` the names of the submissions that a worker could not grade.
 
     Returns
     -------
@@ -202,6 +213,7 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
     from tqdm import tqdm
 
     problems = problems if problems is not None else BatchProblems()
+    ungraded = getattr(problems, "ungraded", [])
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"no such folder of submissions: {submissions_dir}")
@@ -230,7 +242,8 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
 
             try:
                 if todo and scheduler:
-                    _grade_on_cluster(todo, assignment, limits, unsafe_no_sandbox, scheduler, record_done, problems)
+                    _grade_on_cluster(todo, assignment, limits, unsafe_no_sandbox, scheduler, record_done, problems,
+                                      ungraded)
                 elif todo:
                     _grade_here(todo, assignment, limits, unsafe_no_sandbox, jobs_at_once, threads, record_done)
             finally:

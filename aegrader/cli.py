@@ -5,7 +5,7 @@ import sys
 import time
 
 from aecourse.assign import AssignError
-from .batch import grade_folder, output_folder
+from .batch import BatchProblems, grade_folder, output_folder
 from .gradebook import GradebookBusy
 from .limits import GradingLimits
 from .roster import RosterError
@@ -53,7 +53,7 @@ def main(argv=None):
         print("warning: grading without a sandbox: the submissions can read and change your files",
               file=sys.stderr)
     started = time.monotonic()
-    problems = []
+    problems = BatchProblems()
     try:
         records = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs, limits=limits,
                                regrade=args.regrade, progress=not args.quiet,
@@ -79,4 +79,4 @@ def main(argv=None):
           f"gradebook: {out / 'gradebook.csv'}\nfeedback:  {out / 'feedback'}/ (one file per student)")
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    return 1 if any("was not graded" in p for p in problems) else 0
+    return 1 if problems.ungraded else 0

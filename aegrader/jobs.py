@@ -217,13 +217,15 @@ def check(job, limits):
 
 
 def _judged(job):
+    """What the judge wrote into ``result.json``; without one, an error whose ``no_result`` says so."""
     try:
         judged = json.loads((job.job_dir / "result.json").read_text())
         if isinstance(judged, dict):
             return judged
     except (OSError, ValueError):
         pass
-    return {"status": "error", "questions": {}, "problems": ["the grader's judge ended without a result"]}
+    return {"status": "error", "questions": {}, "problems": ["the grader's judge ended without a result"],
+            "no_result": True}
 
 
 def finish_job(job, limits):
@@ -238,7 +240,7 @@ def finish_job(job, limits):
     except subprocess.TimeoutExpired:
         job.runner.kill()
     judged = _judged(job)
-    if job.judge_cpu_seconds >= limits.timeout and "result" in " ".join(judged.get("problems", [])):
+    if job.judge_cpu_seconds >= limits.timeout and judged.get("no_result"):
         judged["problems"].append(f"the grader's tests used more than {limits.timeout:g} s of CPU time on this "
                                   "submission's answers and were stopped")
     problems = [p[:300] for p in judged.get("problems", []) if isinstance(p, str)]
