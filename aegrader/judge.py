@@ -307,6 +307,9 @@ def serve(control_fd):
     import nbformat  # noqa: F401
 
     given = _given_namespace(setup["given_code"])
+    if tensorflow_started():  # its threads would not survive the forks below
+        raise RuntimeError("the assignment's set-up code started TensorFlow's runtime before the judges fork: "
+                           "it may import TensorFlow and seed it, not run an operation")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready\n")
@@ -336,9 +339,20 @@ def serve(control_fd):
     return 0
 
 
+def tensorflow_started():
+    """Whether TensorFlow's runtime (its context and thread pools) has started in this process."""
+    context = sys.modules.get("tensorflow.python.eager.context")
+    return context is not None and context.context()._context_handle is not None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # The tests' own Keras work (baselines, references) uses the judge's share of the CPU,
+    # as the sandbox's does: TensorFlow's pools would otherwise start a thread per core.
+    threads = os.environ.get("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     from .notebook import without_iri_checks
 
     without_iri_checks()
