@@ -24,7 +24,7 @@ from .assignment import Assignment
 from .gradebook import OutputFolder, disk_name, feedback_text
 from .limits import GradingLimits
 from .records import Record, make_record, resume_key
-from .roster import file_stem, read_roster, students_of
+from .roster import file_stem, read_overrides, read_roster, students_of
 from .submissions import find_submissions
 from .task import WORK_BASE, Submission
 
@@ -37,8 +37,8 @@ def output_folder(out_dir, assignment_name):
 
 
 class BatchProblems(list):
-    """Sentences about the batch as a whole (roster mismatches, submissions a worker could not grade),
-    and in ``ungraded`` the names of the submissions that got no record."""
+    """Sentences about the batch as a whole (roster mismatches, submissions a worker could not grade,
+    overrides that do not fit), and in ``ungraded`` the names of the submissions that got no record."""
 
     def __init__(self, *sentences):
         super().__init__(*sentences)
@@ -165,7 +165,7 @@ def _grade_on_cluster(todo, assignment, limits, unsafe, scheduler, record_done, 
 
 def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, limits=GradingLimits(),
                  regrade=False, progress=True, unsafe_no_sandbox=False, scheduler=None, only=(), roster=None,
-                 problems=None):
+                 problems=None, overrides=None):
     """Grade every notebook in ``submissions_dir``; return the records of this batch.
 
     Parameters
@@ -196,14 +196,20 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
         CSV file with the columns ``file`` and ``student``: the student id of each file.
     problems : list, optional
         Receives sentences about the batch as a whole (roster mismatches, submissions
-        that a worker could not grade). A :class:`BatchProblems` also receives in
-        ``ungraded`` the names of the submissions that a worker could not grade.
+        that a worker could not grade, overrides that cannot be used). A
+        :class:`BatchProblems` also receives in ``ungraded`` the names of the submissions
+        that a worker could not grade.
+    overrides : path-like, optional
+        The instructor's overrides, a CSV file with the columns ``student``, ``question``,
+        ``score`` and ``reason`` (:func:`~aegrader.roster.read_overrides`); default
+        ``overrides.csv`` in the output folder if there is one. They change the scores in
+        every file of the gradebook, not the stored results nor what this returns.
 
     Returns
     -------
     list of dict
         One record (the JSON form of :class:`~aegrader.records.Record`) per graded
-        or kept submission of this folder, in file-name order.
+        or kept submission of this folder, in file-name order, as graded (no override).
 
     Raises
     ------
@@ -231,13 +237,16 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
     try:
         with OutputFolder(output_folder(out_dir, assignment.name)) as out:
             records = out.records(assignment.name)
+            if overrides is None and (out.path / "overrides.csv").exists():
+                overrides = out.path / "overrides.csv"
+            table, unusable = read_overrides(overrides) if overrides is not None else ([], [])
             done, todo = _plan(submissions, assignment, limits, unsafe_no_sandbox, regrade, records, out, only)
             bar = tqdm(total=len(done) + len(todo), initial=len(done), unit="notebook", disable=not progress,
                        desc=f"grading {assignment.name}", file=sys.stderr)
 
             def record_done(record):
                 done[record.submission] = records[record.submission] = _save(out, record)
-                out.write_gradebook(records, students, assignment)
+                out.write_gradebook(records, students, assignment, overrides=table)
                 bar.update(1)
 
             try:
@@ -249,8 +258,8 @@ def grade_folder(submissions_dir, assignment_name, out_dir=None, *, jobs=None, l
             finally:
                 bar.close()
                 # every result recorded so far, even when interrupted; the summary once, at the end
-                out.write_gradebook(records, students, assignment, summary=True)
-            problems.extend(students_of(records, students, assignment)[1])
+                unusable += out.write_gradebook(records, students, assignment, summary=True, overrides=table)
+            problems.extend(students_of(records, students, assignment)[1] + unusable)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)

@@ -45,6 +45,9 @@ def main(argv=None):
                              "may be given more than once")
     parser.add_argument("--roster", metavar="FILE",
                         help="CSV with the columns file and student: the student id of each file in grades.csv")
+    parser.add_argument("--overrides", metavar="FILE",
+                        help="CSV with the columns student, question, score and reason: scores the instructor "
+                             "sets by hand (default: overrides.csv in the output folder, if there is one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     limits = GradingLimits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory_mb=args.memory_mb,
@@ -58,7 +61,7 @@ def main(argv=None):
         records = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs, limits=limits,
                                regrade=args.regrade, progress=not args.quiet,
                                unsafe_no_sandbox=args.unsafe_no_sandbox, scheduler=args.scheduler,
-                               only=args.only, roster=args.roster, problems=problems)
+                               only=args.only, roster=args.roster, problems=problems, overrides=args.overrides)
     except (AssignError, SandboxUnavailable, GradebookBusy, RosterError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)  # one sentence, no traceback: nothing was half-done
         return 2

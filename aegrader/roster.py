@@ -3,14 +3,20 @@
 The roster is a CSV file with a header and the columns ``file`` and ``student``
 (other columns are ignored): ``file`` is a submission's file name, with or without
 ``.ipynb``. Without a roster a student's id is the file name without ``.ipynb``.
+
+The instructor's overrides are a CSV file too, with the columns ``student``,
+``question``, ``score`` and ``reason`` (:func:`read_overrides`).
 """
 
 import csv
+import io
+import math
 from pathlib import Path
 
-__all__ = ["RosterError", "read_roster", "students_of", "file_stem"]
+__all__ = ["RosterError", "read_roster", "read_overrides", "students_of", "file_stem"]
 
 MAX_ROSTER_BYTES = 10 * 2**20
+OVERRIDE_COLUMNS = ("student", "question", "score", "reason")
 
 
 class RosterError(ValueError):
@@ -21,20 +27,24 @@ def file_stem(name):
     return name[:-6] if name.lower().endswith(".ipynb") else name
 
 
-def read_roster(path):
-    """``{file name without .ipynb: student id}`` from the roster CSV at ``path``."""
-    path = Path(path)
+def _csv_text(path, what):
+    """The text of the instructor's CSV file at ``path``; a :class:`RosterError` naming ``what`` if unusable."""
     try:
         raw = path.read_bytes()[:MAX_ROSTER_BYTES + 1]
     except OSError as err:
-        raise RosterError(f"the roster {path} cannot be read ({err.strerror})") from None
+        raise RosterError(f"the {what} {path} cannot be read ({err.strerror})") from None
     if len(raw) > MAX_ROSTER_BYTES:
-        raise RosterError(f"the roster {path} is larger than {MAX_ROSTER_BYTES // 2**20} MB")
+        raise RosterError(f"the {what} {path} is larger than {MAX_ROSTER_BYTES // 2**20} MB")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise RosterError(f"the roster {path} is not UTF-8 text") from None
-    reader = csv.DictReader(text.splitlines())
+        raise RosterError(f"the {what} {path} is not UTF-8 text") from None
+
+
+def read_roster(path):
+    """``{file name without .ipynb: student id}`` from the roster CSV at ``path``."""
+    path = Path(path)
+    reader = csv.DictReader(_csv_text(path, "roster").splitlines())
     columns = [c.strip().lower() for c in reader.fieldnames or []]
     if "file" not in columns or "student" not in columns:
         raise RosterError(f"the roster {path} needs a header with the columns file and student "
@@ -49,6 +59,46 @@ def read_roster(path):
             raise RosterError(f"line {number} of the roster {path}: {file} is listed for two students")
         roster[file] = student
     return roster
+
+
+def read_overrides(path):
+    """The instructor's scores from the overrides CSV at ``path``, and a sentence per row left out.
+
+    Returns ``(overrides, problems)``; each override is ``{"line", "student", "question",
+    "score", "reason"}``, in file order (a later row for the same student and question
+    wins). Nothing raises: a file that cannot be read or lacks a column gives no override
+    and one sentence; a row without a student or a question, or whose score is not a
+    number, is left out with one. Whether the student, the question and the score fit
+    the gradebook is checked when it is written (:func:`.gradebook.with_overrides`).
+    """
+    path = Path(path)
+    try:
+        reader = csv.DictReader(io.StringIO(_csv_text(path, "overrides file"), newline=""))
+        columns = [str(c).strip().lower() for c in reader.fieldnames or []]
+    except (RosterError, csv.Error) as err:
+        return [], [f"{err}; no score was overridden"]
+    if not set(OVERRIDE_COLUMNS) <= set(columns):
+        return [], [(f"the overrides file {path} needs a header with the columns student, question, score and "
+                     f"reason (it has: {', '.join(columns) or 'none'}); no score was overridden")]
+    overrides, problems = [], []
+    try:
+        for row in reader:
+            row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+            where = f"line {reader.line_num} of the overrides file {path}"
+            try:
+                score = float(row["score"])
+            except ValueError:
+                score = math.nan
+            if not row["student"] or not row["question"]:
+                problems.append(f"{where} has no student or no question; ignored")
+            elif not math.isfinite(score):
+                problems.append(f"{where}: the score {row['score']!r} is not a number; ignored")
+            else:
+                overrides.append({"line": reader.line_num, "student": row["student"], "question": row["question"],
+                                  "score": score, "reason": row["reason"]})
+    except csv.Error as err:
+        problems.append(f"the overrides file {path} cannot be read past line {reader.line_num} ({err})")
+    return overrides, problems
 
 
 def students_of(records, roster, assignment):
