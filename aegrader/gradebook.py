@@ -254,7 +254,7 @@ def grades_csv(records, roster, assignment):
     marked = any(record.get("overridden") for record in records.values())
     writer.writerow(["student", *questions, "total", "status"] + ["overridden"] * marked)
     for row in students_of(records, roster, assignment)[0]:
-        chosen = records[row["files"][0]] if row["files"] else {}
+        chosen = records.get(row["files"][0], {}) if row["files"] else {}
         writer.writerow([csv_safe(row["student"]), *(f"{row['scores'][q]:g}" for q in questions),
                          f"{row['total']:g}", csv_safe(row["status"]),
                          *[csv_safe("; ".join(chosen.get("overridden", [])))] * marked])

@@ -75,8 +75,10 @@ def read_overrides(path):
     try:
         reader = csv.DictReader(io.StringIO(_csv_text(path, "overrides file"), newline=""))
         columns = [str(c).strip().lower() for c in reader.fieldnames or []]
-    except (RosterError, csv.Error) as err:
+    except RosterError as err:
         return [], [f"{err}; no score was overridden"]
+    except csv.Error as err:
+        return [], [f"the overrides file {path} is not a CSV file ({err}); no score was overridden"]
     if not set(OVERRIDE_COLUMNS) <= set(columns):
         return [], [(f"the overrides file {path} needs a header with the columns student, question, score and "
                      f"reason (it has: {', '.join(columns) or 'none'}); no score was overridden")]
