@@ -32,7 +32,7 @@ class Assignment:
         """``name``: a master in ``solutions/`` (``"02_mnist_pca"``) or the path of a master notebook.
 
         Raises :class:`~aecourse.assign.AssignError` when a test's probe breaks the rules
-        of :func:`aegrader.probes.lint`.
+        of :func:`aegrader.probes.lint`, or a reference uses more than the set-up values.
         """
         import nbformat
         from otter.test_files.exception_test import ExceptionTestFile
@@ -43,10 +43,11 @@ class Assignment:
 
         master = master_path(name)
         tests = autograder_tests(master)
-        wrong = [f"{q}: {problem}" for q, src in sorted(tests.items()) for problem in lint(src)]
-        if wrong:  # a probe runs in the student's kernel: it may hold no verdict
-            raise AssignError(f"{master.name}: " + "; ".join(wrong))
         parts = master_parts(nbformat.read(master, as_version=4), tests)
+        # A probe runs in the student's kernel and may hold no verdict; a reference runs on set-up values only.
+        wrong = [f"{q}: {problem}" for q, src in sorted(tests.items()) for problem in lint(src, parts["given_names"])]
+        if wrong:
+            raise AssignError(f"{master.name}: " + "; ".join(wrong))
         possible = {q: float(ExceptionTestFile.from_string(src, path=f"{q}.py").possible)
                     for q, src in sorted(tests.items())}
         digest = hashlib.sha256(json.dumps([tests, parts["given_code"]], sort_keys=True).encode()).hexdigest()

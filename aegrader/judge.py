@@ -165,11 +165,13 @@ def _cpu_budget(seconds):
         signal.signal(signal.SIGPROF, previous)
 
 
-def run_tests(tests, env, cpu_seconds=None, ask=None):
+def run_tests(tests, env, cpu_seconds=None, ask=None, given=None, store=None):
     """Run every question's tests against ``env``; return {question: result}.
 
     ``cpu_seconds``: the judge's CPU time each test may use (None: no limit). ``ask``:
-    where the tests' probes and calls go (:func:`aegrader.probes.connected`).
+    where the tests' probes and calls go; ``given``, ``store``: the set-up values the
+    tests' references run on, and the folder that keeps them for the batch
+    (:func:`aegrader.probes.connected`).
     """
     from otter.test_files.abstract_test import TestCaseResult
     from otter.test_files.exception_test import ExceptionTestFile
@@ -182,7 +184,7 @@ def run_tests(tests, env, cpu_seconds=None, ask=None):
         results, failed = [], []
         for case in test_file.test_cases:
             try:
-                with _cpu_budget(cpu_seconds), connected(ask):
+                with _cpu_budget(cpu_seconds), connected(ask, given, store):
                     case.body.call_func(env)
                 passed, message = True, ""
             except (Exception, TestCpuLimit) as err:
@@ -246,7 +248,8 @@ def judge(job, channel, given=None):
     answers = answers_env(ran.get("answers"), set(job["answers"]) - set(given), result["problems"])
     env = {**answers, **given}  # the instructor's set-up values always win
     with contextlib.redirect_stdout(io.StringIO()):
-        result["questions"] = run_tests(job["tests"], env, float(limits["cell_timeout"]), _asker(channel))
+        store = Path(job["store"]) if job.get("store") else None
+        result["questions"] = run_tests(job["tests"], env, float(limits["cell_timeout"]), _asker(channel), given, store)
     return result
 
 
@@ -307,6 +310,9 @@ def serve(control_fd):
     import nbformat  # noqa: F401
 
     given = _given_namespace(setup["given_code"])
+    store = Path("references").resolve()  # the tests' references, computed once for the batch
+    store.mkdir(exist_ok=True)
+    setup["store"] = str(store)
     if tensorflow_started():  # its threads would not survive the forks below
         raise RuntimeError("the assignment's set-up code started TensorFlow's runtime before the judges fork: "
                            "it may import TensorFlow and seed it, not run an operation")

@@ -209,7 +209,7 @@ def master_parts(master_nb, tests):
         loading, imports), which the judge runs itself, so that the data a test uses
         comes from the instructor, not from the submission; ``answers``: the names
         the tests take from the submission (their parameters that the given cells
-        do not define).
+        do not define); ``given_names``: the names the given cells define.
     """
     given_code, given_names = [], set()
     for kind, cell in _question_blocks(master_nb.cells):
@@ -221,4 +221,5 @@ def master_parts(master_nb, tests):
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
                 wanted.update(a.arg for a in node.args.args)
-    return {"given_code": given_code, "answers": sorted(wanted - given_names - {"env"})}
+    return {"given_code": given_code, "answers": sorted(wanted - given_names - {"env"}),
+            "given_names": sorted(given_names)}

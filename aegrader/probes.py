@@ -19,10 +19,17 @@ tests of this repository, :func:`in_process`, the same requests served by
 
 An answer that is not plain data is a :class:`KernelAnswer` here: it can be called with
 plain arguments (its result must be plain) and passed to a probe, nothing else.
+
+A test may also hold *references*: nested functions named ``reference`` or
+``reference_*`` that compute something from the assignment's set-up values alone (a
+baseline model's score, say), never from a submission. In the judge they run once per
+batch, from their source, on the judge's own set-up values, and every later submission
+reads the stored result (:func:`reference_stub`); elsewhere they are ordinary functions.
 """
 
 import ast
 import contextlib
+import hashlib
 import math
 import re
 import symtable
@@ -30,10 +37,13 @@ import textwrap
 
 import numpy as np
 
-__all__ = ["KernelAnswer", "StudentCodeError", "answers_env", "connected", "in_process", "lint", "rewrite", "stub"]
+__all__ = ["KernelAnswer", "StudentCodeError", "answers_env", "connected", "in_process", "lint", "reference_stub",
+           "rewrite", "stub"]
 
 PROBE_NAME = re.compile(r"probe(_\w+)?$")
+REFERENCE_NAME = re.compile(r"reference(_\w+)?$")
 STUB_NAME = "__aegrader_probe__"
+REFERENCE_STUB_NAME = "__aegrader_reference__"
 # What a probe must not hold: checks and references belong to the verdict.
 _VERDICT_NAMES = {"testing", "allclose", "isclose", "array_equal", "array_equiv", "pytest"}
 
@@ -56,17 +66,25 @@ def finite(value):
 
 
 _kernel = None  # ask(label, request) -> reply dict; set by connected()
+_given = {}  # the set-up values the references run on
+_store = None  # the folder where references are kept for the batch (None: this process only)
+_memo = {}  # reference key -> value, in this process
 
 
 @contextlib.contextmanager
-def connected(ask):
-    """Send the probes and calls of the tests run in this block through ``ask``."""
-    global _kernel
-    previous, _kernel = _kernel, ask
+def connected(ask, given=None, store=None):
+    """Send the probes and calls of the tests run in this block through ``ask``.
+
+    ``given``: the set-up values references run on; ``store``: a folder that keeps their
+    results for every judge of the batch.
+    """
+    global _kernel, _given, _store
+    previous = _kernel, _given, _store
+    _kernel, _given, _store = ask, given if given is not None else _given, store if store is not None else _store
     try:
         yield
     finally:
-        _kernel = previous
+        _kernel, _given, _store = previous
 
 
 def _send(label, request):
@@ -140,6 +158,47 @@ def stub(source, name):
     return run_probe
 
 
+def reference_stub(source, name):
+    """What a reference is in the judge: computed once per batch from the set-up values, then read back."""
+    from . import kernel, plain
+
+    def run_reference(*args, **kwargs):
+        key = hashlib.sha256(source.encode() + plain.pack([name, list(args), kwargs])).hexdigest()
+        if key not in _memo:
+            path = None if _store is None else _store / f"{key}.frame"
+            with _locked(_store):
+                if path is not None and path.is_file():
+                    frame = path.read_bytes()
+                else:
+                    scope = dict(_given)
+                    exec(compile(source, f"<reference {name}>", "exec"), scope)
+                    frame = plain.pack(kernel.to_plain(scope[name](*args, **kwargs)))
+                    if path is not None:
+                        path.with_suffix(".tmp").write_bytes(frame)
+                        path.with_suffix(".tmp").replace(path)
+            _memo[key] = plain.unpack_frame(frame)
+        return _memo[key]
+
+    run_reference.__name__ = name
+    return run_reference
+
+
+@contextlib.contextmanager
+def _locked(folder):
+    """One judge of the batch at a time computes a reference; the others wait and read it."""
+    if folder is None:
+        yield
+        return
+    import fcntl
+
+    with open(folder / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _holds_answer(value, depth=0):
     if type(value) is KernelAnswer:
         return True
@@ -190,36 +249,46 @@ def _tests(tree):
     return [node for node in tree.body if isinstance(node, ast.FunctionDef)]
 
 
-def _probes(test):
-    return [node for node in test.body if isinstance(node, ast.FunctionDef) and PROBE_NAME.match(node.name)]
+def _nested(test, pattern):
+    return [node for node in test.body if isinstance(node, ast.FunctionDef) and pattern.match(node.name)]
 
 
 def _source(lines, node):
     return textwrap.dedent("\n".join(lines[node.lineno - 1:node.end_lineno])) + "\n"
 
 
-def lint(source):
-    """What is wrong with the probes of the test file ``source``: a list of sentences (empty: nothing)."""
+def lint(source, given=()):
+    """What is wrong with the probes and references of the test file ``source``: sentences (empty: nothing).
+
+    ``given``: the names of the assignment's set-up values, which a reference may use.
+    """
     tree, lines, problems = ast.parse(source), source.splitlines(), []
     for test in _tests(tree):
-        probes = _probes(test)
-        for node in ast.walk(test):
-            if isinstance(node, ast.FunctionDef) and PROBE_NAME.match(node.name) and node not in probes:
-                problems.append(f"{test.name}: {node.name} is not defined directly in the test's body")
-        for probe in probes:
-            where = f"{test.name}.{probe.name}"
-            if probe.decorator_list:
-                problems.append(f"{where} is decorated")
-            for node in ast.walk(probe):
-                if isinstance(node, ast.Assert):
-                    problems.append(f"{where} asserts (line {node.lineno}): checks belong to the verdict")
-                name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
-                if name in _VERDICT_NAMES or name.startswith("assert_"):
-                    problems.append(f"{where} uses {name} (line {node.lineno}): comparisons belong to the verdict")
-            outside = _free_names(_source(lines, probe))
-            if outside:
-                problems.append(f"{where} uses names from outside itself ({', '.join(sorted(outside))}): "
-                                "pass them as arguments")
+        for kind, pattern, allowed in (("probe", PROBE_NAME, set()), ("reference", REFERENCE_NAME, set(given))):
+            found = _nested(test, pattern)
+            for node in ast.walk(test):
+                if isinstance(node, ast.FunctionDef) and pattern.match(node.name) and node not in found:
+                    problems.append(f"{test.name}: {node.name} is not defined directly in the test's body")
+            for function in found:
+                problems += _function_problems(test, function, _source(lines, function), kind, allowed)
+    return problems
+
+
+def _function_problems(test, function, source, kind, allowed):
+    where, problems = f"{test.name}.{function.name}", []
+    if function.decorator_list:
+        problems.append(f"{where} is decorated")
+    if kind == "probe":
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assert):
+                problems.append(f"{where} asserts (line {node.lineno}): checks belong to the verdict")
+            name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+            if name in _VERDICT_NAMES or name.startswith("assert_"):
+                problems.append(f"{where} uses {name} (line {node.lineno}): comparisons belong to the verdict")
+    outside = _free_names(source) - allowed
+    if outside:
+        what = "pass them as arguments" if kind == "probe" else "a reference uses only the set-up values"
+        problems.append(f"{where} uses names from outside itself ({', '.join(sorted(outside))}): {what}")
     return problems
 
 
@@ -242,16 +311,18 @@ def _free_names(source):
 
 
 def rewrite(source):
-    """The test file ``source`` with each probe replaced by a :func:`stub` of its source."""
+    """The test file ``source`` with each probe and reference replaced by a stub of its source."""
     tree, lines = ast.parse(source), source.splitlines()
     edits = []
     for test in _tests(tree):
-        for probe in _probes(test):
-            indent = lines[probe.lineno - 1][:probe.col_offset]
-            stub_line = f"{indent}{probe.name} = {STUB_NAME}({_source(lines, probe)!r}, {probe.name!r})"
-            edits.append((probe.lineno - 1, probe.end_lineno, stub_line))
+        for pattern, stub_name in ((PROBE_NAME, STUB_NAME), (REFERENCE_NAME, REFERENCE_STUB_NAME)):
+            for function in _nested(test, pattern):
+                indent = lines[function.lineno - 1][:function.col_offset]
+                text = f"{indent}{function.name} = {stub_name}({_source(lines, function)!r}, {function.name!r})"
+                edits.append((function.lineno - 1, function.end_lineno, text))
     for start, end, text in sorted(edits, reverse=True):
         lines[start:end] = [text]
     if not edits:
         return source
-    return f"from aegrader.probes import stub as {STUB_NAME}\n" + "\n".join(lines) + "\n"
+    return (f"from aegrader.probes import reference_stub as {REFERENCE_STUB_NAME}, stub as {STUB_NAME}\n"
+            + "\n".join(lines) + "\n")

@@ -71,7 +71,8 @@ def scores(name, answers, questions=None):
     declared = set(assignment(name).answers) - set(set_up)
     harvested = unpack_frame(pack(harvest(sorted(declared), answers)))  # as it leaves the sandbox
     env = {**answers_env(harvested, declared, []), **set_up}
-    return {q: (r["score"], r["possible"]) for q, r in run_tests(tests, env, ask=in_process(answers)).items()}
+    results = run_tests(tests, env, ask=in_process(answers), given=set_up)
+    return {q: (r["score"], r["possible"]) for q, r in results.items()}
 
 
 def score(name, answers, question):

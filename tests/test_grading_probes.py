@@ -15,7 +15,7 @@ import math
 import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_markdown_cell, new_notebook, new_raw_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
 from aecourse.assign import AssignError
 from aegrader import plain
@@ -204,7 +204,8 @@ def test_a_probe_inside_a_helper_is_refused_and_rewrite_replaces_each_probe_by_a
               "        return probe(f)\n\n    assert run() == 1\n")
     assert lint(nested) == ["test_t: probe is not defined directly in the test's body"]
     rewritten = rewrite(PROBE_TEST)
-    assert rewritten.startswith("from aegrader.probes import stub as __aegrader_probe__\n")
+    assert rewritten.startswith("from aegrader.probes import reference_stub as __aegrader_reference__, stub as "
+                                "__aegrader_probe__\n")
     assert "    probe = __aegrader_probe__('def probe(noisy, x, seeds):" in rewritten
     assert "probe_fits = __aegrader_probe__(" in rewritten and "'def probe_fits(fit_twice, Counter, x):\\n" in rewritten
     compile(rewritten, "q1.py", "exec")
@@ -294,13 +295,23 @@ TAPE_TEST = HIDDEN + '''def test_gradient(softplus):
     assert got["gradient"] is not None and np.allclose(got["gradient"], 1 / (1 + np.exp(-x))), "a gradient"'''
 
 
+REFERENCE_TEST = HIDDEN + '''def test_reference(n, COUNT_FILE, base):
+    def reference_baseline(scale):
+        with open(COUNT_FILE, "a") as f:
+            f.write("computed\\n")
+        return {"baseline": base * scale}
+
+    assert reference_baseline(2) == {"baseline": 14} and n == 3'''
+
+
 def master(path):
     nb = new_notebook(cells=[
         new_raw_cell(CONFIG), new_markdown_cell("# Objects"),
+        new_code_cell(f"COUNT_FILE = {str(path.parent / 'count.txt')!r}\nbase = 7"),
         *question("q1", KERAS_SOLUTION, [KERAS_TEST]),
         *question("q2", CLASS_SOLUTION, [CLASS_TEST]),
         *question("q3", TAPE_SOLUTION, [TAPE_TEST]),
-        *question("q4", "n = 3  # SOLUTION", [HIDDEN + "def test_n(n):\n    assert n == 3"]),
+        *question("q4", "n = 3  # SOLUTION", [HIDDEN + "def test_n(n):\n    assert n == 3", REFERENCE_TEST]),
     ], metadata={"kernelspec": KERNEL})
     nbformat.write(nb, path)
     return path
@@ -346,7 +357,29 @@ def graded(tmp_path_factory, needs_bwrap):
     submission(folder / "forger.ipynb", FORGER)
     submission(folder / "loops.ipynb", LOOPS)
     records = grade_folder(folder, path, base / "out", jobs=2, limits=LIMITS, progress=False)
-    return {r["submission"]: r for r in records}
+    return {r["submission"]: r for r in records} | {"count": (base / "count.txt").read_text()}
+
+
+def test_a_reference_is_computed_once_for_the_whole_batch(graded):
+    # Three submissions ran the test; the judge of the first computed the baseline, the other
+    # two read it from the batch's store (before: every submission trained its own).
+    assert graded["count"] == "computed\n"
+    assert all(graded[s]["questions"]["q4"]["score"] == 1 for s in ("honest.ipynb", "forger.ipynb", "loops.ipynb"))
+
+
+def test_a_reference_uses_set_up_values_only_and_runs_once_in_process_too(tmp_path):
+    source = REFERENCE_TEST.split("\n", 3)[3].replace("test_reference(n, COUNT_FILE, base)", "test_reference(n)")
+    assert lint(source, given=["COUNT_FILE", "base"]) == []
+    leaky = source.replace("base * scale", "base * scale * n")
+    assert lint(leaky, given=["COUNT_FILE", "base"]) == [
+        "test_reference.reference_baseline uses names from outside itself (n): a reference uses only the set-up "
+        "values"]
+    test_file = "from otter.test_files import test_case\nname = 'q4'\npoints = 1\n@test_case(points=1)\n" + source
+    given = {"COUNT_FILE": str(tmp_path / "count.txt"), "base": 7}
+    for n in (3, 3, 4):
+        result = run_tests({"q4": test_file}, {"n": n, **given}, ask=in_process({}), given=given)
+        assert result["q4"]["score"] == (n == 3)
+    assert (tmp_path / "count.txt").read_text() == "computed\n"
 
 
 def scores(record):
