@@ -55,6 +55,26 @@ def test_q1_sigma_without_the_square_root_scores_0(answers):
     assert score({**answers, "Sampling": Sampling}, "q1")[0] == 0
 
 
+def test_q1_noise_added_in_numpy_scores_0(answers):
+    keras = given(NAME)["keras"]
+
+    class Sampling(keras.layers.Layer):
+        def call(self, inputs):
+            mean, log_var = (np.asarray(t) for t in inputs)  # no gradient flows back
+            noise = np.random.default_rng().standard_normal(mean.shape).astype("float32")
+            return mean + np.exp(log_var / 2) * noise
+
+    assert score({**answers, "Sampling": Sampling}, "q1")[0] == 0
+
+
+def test_q2_the_right_numbers_in_numpy_score_0(answers):
+    def kl_divergence(z_mean, z_log_var):
+        z_mean, z_log_var = np.asarray(z_mean), np.asarray(z_log_var)  # no gradient
+        return 0.5 * np.sum(np.square(z_mean) + np.exp(z_log_var) - z_log_var - 1.0, axis=-1)
+
+    assert score({**answers, "kl_divergence": kl_divergence}, "q2")[0] == 0
+
+
 def test_q2_the_mean_over_code_numbers_instead_of_the_sum_scores_0(answers):
     ops = given(NAME)["ops"]
 
@@ -76,6 +96,17 @@ def test_q3_an_encoder_whose_code_is_its_mean_scores_0(answers):
         decoder = keras.Sequential([keras.Input((latent_dim,)), layers.Dense(256, activation="relu"),
                                     layers.Dense(784, activation="sigmoid")])
         return encoder, decoder
+
+    assert score({**answers, "build_vae_parts": build_vae_parts}, "q3")[0] == 0
+
+
+def test_q3_the_same_models_on_every_call_score_0(answers):
+    built = {}
+
+    def build_vae_parts(latent_dim):
+        if latent_dim not in built:
+            built[latent_dim] = answers["build_vae_parts"](latent_dim)
+        return built[latent_dim]
 
     assert score({**answers, "build_vae_parts": build_vae_parts}, "q3")[0] == 0
 
