@@ -69,6 +69,27 @@ def test_q4_upsampling_between_stride_1_transposed_convolutions_scores_0(answers
     assert score({**answers, "build_transposed_decoder": build_transposed_decoder}, "q4")[0] == 0
 
 
+def test_q4_upsampling_renamed_as_a_transposed_convolution_scores_0(answers):
+    # A class name is a claim from the submission (review of the grader, 4.4): the tests
+    # check what the layers compute with weights of the grader's, not what they are called.
+    keras = given(NAME)["keras"]
+    layers = keras.layers
+    renamed = type("Conv2DTranspose", (layers.UpSampling2D,), {"__module__": layers.Conv2DTranspose.__module__})
+
+    def build_transposed_decoder():
+        return keras.Sequential([
+            keras.Input((4, 4, 16)),
+            layers.Conv2DTranspose(32, 4, padding="valid", activation="relu"),  # 7 x 7
+            renamed(),
+            layers.Conv2DTranspose(32, 3, padding="same", activation="relu"),  # 14 x 14
+            renamed(),
+            layers.Conv2DTranspose(32, 3, padding="same", activation="relu"),  # 28 x 28
+            layers.Conv2D(1, 3, padding="same"),
+        ])
+
+    assert score({**answers, "build_transposed_decoder": build_transposed_decoder}, "q4")[0] == 0
+
+
 def test_q5_the_identity_instead_of_the_autoencoder_scores_0(answers):
     keras, x_test = given(NAME)["keras"], given(NAME)["x_test"]
     identity = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Identity()])
