@@ -167,3 +167,22 @@ def test_mathjax_is_served_by_the_book(built):
         assert (site / "_static" / path).stat().st_size > 500_000
         page = (site / "book" / "03_neurons.html").read_text()
         assert f'src="../_static/{path}' in page and "cdn.jsdelivr" not in page
+
+
+def test_the_licences_are_in_the_repository_named_in_the_readme_and_cited():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 the Hands-On Autoencoders")
+    text = (ROOT / "LICENSE-TEXT").read_text()
+    assert "Creative Commons Attribution 4.0 International" in text and "Section 1 – Definitions." in text
+    readme = (ROOT / "README.md").read_text()
+    assert "[CC BY 4.0](LICENSE-TEXT)" in readme and "[MIT licence](LICENSE)" in readme
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == ["MIT", "CC-BY-4.0"]
+    assert citation["title"] == "Hands-On Autoencoders" and citation["authors"]
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_page_names_both_licences_in_its_footer(built, edition):
+    for name in toc_files(EDITIONS[edition]):
+        page = (built[edition] / f"{name}.html").read_text()
+        footer = page[page.find('<footer class="bd-footer-content"'):]
+        assert "CC BY 4.0" in footer and "MIT" in footer, f"{name}: no licence in the footer"
