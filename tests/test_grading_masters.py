@@ -59,3 +59,34 @@ def test_no_masters_set_up_code_starts_tensorflow_before_the_judges_fork():
     lines = done.stdout.split("\n")
     assert lines[:10] == [f"{name} False" for name in MASTERS], done.stdout + done.stderr[-2000:]
     assert lines[10] == "control True"  # the check sees a started runtime
+
+
+def guide_table():
+    """{assignment: {question: points}} as the instructor guide's table lists them."""
+    import re
+
+    text = (ROOT / "book" / "instructors.md").read_text()
+    rows = re.findall(r"^\| `(\d\d_\w+)` \| ((?:q\d+ \([\d.]+\)(?:, )?)+) \| ([\d.]+) \|$", text, re.MULTILINE)
+    return {name: {q: float(p) for q, p in re.findall(r"(q\d+) \(([\d.]+)\)", questions)} for name, questions, _ in rows}
+
+
+def test_the_instructor_guide_lists_every_question_with_its_points():
+    assert guide_table() == {name: Assignment.load(name).possible for name in MASTERS}
+
+
+def test_the_guides_example_probe_passes_the_lint_and_runs():
+    import re
+
+    from aegrader.probes import lint
+
+    text = (ROOT / "book" / "instructors.md").read_text()
+    (example,) = [block for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "def probe" in block]
+    source = "\n".join(line[2:] for line in example.splitlines())  # the list item's indent
+    assert lint(source) == []
+    import numpy as np
+
+    namespace = {}
+    exec(source, namespace)
+    namespace["test_mask_noise_is_seeded"](lambda x, level, rng: np.where(rng.uniform(size=x.shape) < level, 0, x))
+    with pytest.raises(AssertionError, match="the same seed"):
+        namespace["test_mask_noise_is_seeded"](lambda x, level, rng: np.where(np.random.uniform(size=x.shape) < level, 0, x))
