@@ -101,8 +101,9 @@ def _asker(channel):
         try:
             frame = plain.pack(request)
         except plain.PlainDataError as err:
-            raise StudentCodeError(f"{label} cannot run with these arguments: only plain data and the "
-                                   f"submission's own answers cross into its sandbox ({err})") from None
+            raise StudentCodeError(f"{label} cannot run with these arguments: only plain data, and the "
+                                   f"submission's answers as arguments of their own, cross into its sandbox ({err})"
+                                   ) from None
         started = time.monotonic()
         channel.deadline = started + max(channel.call_budget, 0.0)
         try:

@@ -149,9 +149,6 @@ def stub(source, name):
     """What a probe is in the judge: a function that runs ``source``'s ``name`` in the kernel."""
 
     def run_probe(*args, **kwargs):
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, (list, tuple, dict)) and _holds_answer(value):
-                raise StudentCodeError(f"{name}: pass an answer of the submission as an argument of its own")
         return _send(f"the test's {name}", _request("probe", args, kwargs, source=source, name=name))
 
     run_probe.__name__ = name
@@ -192,20 +189,8 @@ def _locked(folder):
     import fcntl
 
     with open(folder / "lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _holds_answer(value, depth=0):
-    if type(value) is KernelAnswer:
-        return True
-    if depth > 20:
-        return False
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    return any(_holds_answer(v, depth + 1) for v in items)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def answers_env(harvested, declared, problems):

@@ -144,7 +144,7 @@ def test_an_answer_inside_a_list_and_an_argument_that_cannot_cross_fail_that_tes
     namespace, _, env = kernel
     source = PROBE_TEST.replace("probe(noisy, x, [5, 5, 6])", "probe([noisy], x, [5, 5, 6])")
     result = run_tests({"q1": source}, env, ask=in_process(namespace))
-    assert "pass an answer of the submission as an argument of its own" in result["q1"]["failed"][0]["message"]
+    assert "a KernelAnswer is not plain data" in result["q1"]["failed"][0]["message"], result
     source = PROBE_TEST.replace("probe(noisy, x, [5, 5, 6])", "probe(noisy, x, np.random.default_rng(0))")
     result = run_tests({"q1": source}, env, ask=in_process(namespace))
     assert "a Generator is not plain data" in result["q1"]["failed"][0]["message"], result
