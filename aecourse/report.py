@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def notebooks():
 
 
 def _key(path):
-    return str(Path(path).resolve().relative_to(ROOT).with_suffix(""))
+    """A notebook's row name: its path from the repository's root, without suffix (outside it, the full path)."""
+    path = Path(path).resolve()
+    return str((path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).with_suffix(""))
 
 
 def glued_values(nb):
@@ -132,29 +135,35 @@ def run_notebook(path, timeout=600, allow_errors=False, env=None, cell_seconds=N
     keeps its error as its output and the notebook runs on.
     """
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     kind, name, _ = KEY_RESULTS.get(_key(path), (None, None, ""))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(Path(path).parent)}})
     kernel_env = {**os.environ, **(env or {})}
-    started = time.perf_counter()  # a reader's wait includes starting the kernel
-    with client.setup_kernel(env=kernel_env):
-        for index, cell in enumerate(nb.cells):
-            cell_started = time.perf_counter()
-            client.execute_cell(cell, index)
-            if cell_seconds is not None:
-                cell_seconds.append((index, time.perf_counter() - cell_started))
-        seconds = time.perf_counter() - started
-        if kind == "variable":
-            probe = nbformat.v4.new_code_cell(
-                f"# {_VARIABLE_MARK}\nimport numbers\n_key_result = {name}\n"
-                "print(f'{_key_result:.4g}' if isinstance(_key_result, numbers.Real)"
-                " and not isinstance(_key_result, numbers.Integral) else _key_result)")
-            nb.cells.append(probe)
-            client.execute_cell(probe, len(nb.cells) - 1)
+    with tempfile.TemporaryDirectory(prefix="aecourse-kernel-") as sockets:
+        # Local sockets where there are any (absolute paths: the kernel runs in the notebook's
+        # folder): over TCP, ipykernel warns on every start that the kernel's traffic is
+        # unencrypted, a line the reader of the report cannot act on.
+        local = {"transport": "ipc", "ip": f"{sockets}/kernel"} if os.name == "posix" else {}
+        client = NotebookClient(nb, km=KernelManager(kernel_name="python3", **local), timeout=timeout,
+                                kernel_name="python3", record_timing=False, allow_errors=allow_errors,
+                                resources={"metadata": {"path": str(Path(path).parent)}})
+        started = time.perf_counter()  # a reader's wait includes starting the kernel
+        with client.setup_kernel(env=kernel_env):
+            for index, cell in enumerate(nb.cells):
+                cell_started = time.perf_counter()
+                client.execute_cell(cell, index)
+                if cell_seconds is not None:
+                    cell_seconds.append((index, time.perf_counter() - cell_started))
+            seconds = time.perf_counter() - started
+            if kind == "variable":
+                probe = nbformat.v4.new_code_cell(
+                    f"# {_VARIABLE_MARK}\nimport numbers\n_key_result = {name}\n"
+                    "print(f'{_key_result:.4g}' if isinstance(_key_result, numbers.Real)"
+                    " and not isinstance(_key_result, numbers.Integral) else _key_result)")
+                nb.cells.append(probe)
+                client.execute_cell(probe, len(nb.cells) - 1)
     return seconds, json.loads(nbformat.writes(nb))
 
 

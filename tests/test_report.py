@@ -68,3 +68,20 @@ def test_every_notebook_is_committed_executed():
         cells = json.loads(path.read_text())["cells"]
         unrun = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("execution_count") is None]
         assert not unrun, f"{report._key(path)}: code cells {unrun} have no stored execution; run the notebook and save it"
+
+
+def test_running_a_notebook_prints_nothing_of_the_kernels_transport(tmp_path):
+    # Over TCP ipykernel warns on every start that the kernel's traffic is unencrypted: once per notebook
+    # in `python -m aecourse.report`, a line the reader cannot act on.
+    import subprocess
+    import sys
+
+    import nbformat
+
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), path)
+    code = ("import sys\nfrom aecourse.report import run_notebook\n_, nb = run_notebook(sys.argv[1])\n"
+            "print(''.join(nb['cells'][0]['outputs'][0]['text']), end='')")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.stdout == "42\n", done.stderr
+    assert "without encryption" not in done.stderr and "TCP" not in done.stderr, done.stderr
