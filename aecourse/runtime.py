@@ -12,7 +12,7 @@ import os
 import random
 import sys
 
-__all__ = ["import_tensorflow", "seed_everything", "limit_math_threads"]
+__all__ = ["import_tensorflow", "seed_everything", "limit_math_threads", "gpu_visible"]
 
 
 def limit_math_threads():
@@ -71,7 +71,10 @@ def seed_everything(seed=0, *, deterministic=True):
         The seed for every random number generator.
     deterministic : bool, default=True
         Also call ``tf.config.experimental.enable_op_determinism()`` so that
-        a re-run of a seeded notebook gives the same numbers.
+        a re-run of a seeded notebook gives the same numbers. Not where TensorFlow
+        sees a GPU (a Colab GPU runtime): there determinism makes an op without a
+        deterministic GPU kernel raise, which would stop a chapter; a re-run there
+        moves in the last digits, as on another CPU.
 
     Returns
     -------
@@ -99,6 +102,12 @@ def seed_everything(seed=0, *, deterministic=True):
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if deterministic and not gpu_visible():
         tf.config.experimental.enable_op_determinism()
     return seed
+
+
+def gpu_visible():
+    """Whether TensorFlow can use a GPU here (never with the CPU-only build, which is not asked)."""
+    tf = import_tensorflow()
+    return tf.test.is_built_with_gpu_support() and bool(tf.config.list_physical_devices("GPU"))

@@ -78,3 +78,20 @@ def test_importing_aecourse_runs_blas_and_openmp_on_one_thread():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('blas', 1), ('openmp', 1)]", result.stdout
 
+
+
+def test_op_determinism_is_left_off_where_tensorflow_sees_a_gpu(monkeypatch):
+    # On a GPU, determinism makes an op without a deterministic GPU kernel raise and stop the chapter.
+    tf = aecourse.import_tensorflow()
+    from aecourse import runtime
+
+    turned_on = []
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: turned_on.append(True))
+    assert not runtime.gpu_visible()  # the CPU-only build: determinism on, as every run here
+    aecourse.seed_everything(3)
+    assert turned_on == [True]
+    monkeypatch.setattr(tf.test, "is_built_with_gpu_support", lambda: True)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    assert runtime.gpu_visible()
+    aecourse.seed_everything(3)
+    assert turned_on == [True]
