@@ -131,6 +131,11 @@ def _with_points(nb, questions):
     return nb
 
 
+CHECK_ALL_OTTER = "the cell below will rerun all of the autograder tests."
+CHECK_ALL_TEXT = ("the cell below runs every public check above once more. Your instructor grades with further "
+                  "hidden checks, so all of these passing does not mean full marks.")
+
+
 def _student_layout(nb, name):
     """Title and introduction first, then the Colab cell and Otter's set-up cell."""
     from .checks import IMPORT_LINE
@@ -140,9 +145,13 @@ def _student_layout(nb, name):
     init = next(i for i, c in enumerate(cells) if _text(c).startswith("# Initialize Otter"))
     init_cell = cells.pop(init)
     title = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown")
-    colab = {"cell_type": "code", "execution_count": None, "metadata": {"tags": [COLAB_TAG, "remove-cell"]},
-             "outputs": [], "source": colab_cell_source(name)}
+    colab = {"cell_type": "code", "execution_count": None,
+             "metadata": {"tags": [COLAB_TAG, "remove-cell"], "jupyter": {"source_hidden": True}},
+             "outputs": [], "source": colab_cell_source(name)}  # collapsed: it does nothing outside Colab
     cells[title + 1:title + 1] = [colab, init_cell]
+    for cell in cells:  # Otter's line above check_all() reads like a promise of full marks
+        if cell["cell_type"] == "markdown" and CHECK_ALL_OTTER in _text(cell):
+            cell["source"] = _text(cell).replace(CHECK_ALL_OTTER, CHECK_ALL_TEXT)
     tests = nb["metadata"]["otter"]["tests"]
     for question, source in tests.items():
         tests[question] = source.replace("from otter.test_files import test_case", IMPORT_LINE, 1)

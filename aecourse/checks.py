@@ -19,12 +19,13 @@ Otter's own ``test_case``; its scores and feedback do not depend on this module.
 """
 
 import inspect
+import textwrap
 import types
 
 from otter.test_files import test_case as _otter_test_case
 from otter.test_files.exception_test import ExceptionTestFile
 
-__all__ = ["test_case", "IMPORT_LINE", "unanswered", "plain_message"]
+__all__ = ["test_case", "IMPORT_LINE", "MESSAGE_WIDTH", "unanswered", "plain_message"]
 
 IMPORT_LINE = "from aecourse.checks import test_case"
 
@@ -47,7 +48,12 @@ def _is_stub(function):
 
 
 def unanswered(name, value, defined=True):
-    """A plain message if the answer ``name`` is not given yet, else None."""
+    """A plain message if the answer ``name`` is not given yet, else None.
+
+    A class is unanswered while one of the methods written in its own body is a stub
+    (``Sampling.call`` of exercise 11): its checks would otherwise fail inside their own
+    code, on the ``None`` the stub returns.
+    """
     if not defined:
         return (f"{name} is not defined yet: write your answer in its cell and run that cell "
                 "(and the cells above it, from the top)")
@@ -55,6 +61,11 @@ def unanswered(name, value, defined=True):
         return f"fill in your answer for {name} in place of ..., then run its cell"
     if isinstance(value, types.FunctionType) and _is_stub(value):
         return f"write the body of {name} in place of ..., then run its cell"
+    if isinstance(value, type):
+        stubs = [f"{name}.{method}" for method, member in vars(value).items()
+                 if isinstance(member, types.FunctionType) and _is_stub(member)]
+        if stubs:
+            return f"write the body of {' and '.join(stubs)} in place of ..., then run its cell"
     return None
 
 
@@ -72,17 +83,24 @@ class test_case(_otter_test_case):
         super().call_func(global_environment)
 
 
+MESSAGE_WIDTH = 78  # JupyterLab wraps longer lines mid-word (about 95 characters with the file browser open)
+
+
 def plain_message(excp):
-    """What a student reads when a check fails with the exception ``excp``."""
+    """What a student reads when a check fails with the exception ``excp``, in lines that end between words."""
     text = str(excp).strip()
     if isinstance(excp, KeyError):
         text = text.strip("'")
-    if isinstance(excp, AssertionError) and text:
-        return text
     if isinstance(excp, AssertionError):
-        return "this check failed: compare your answer with what the question asks"
-    return (f"running your code stopped with an error: {type(excp).__name__}: {text}. "
-            "Run your answer's cell to see where it happens")
+        text = text or "this check failed: compare your answer with what the question asks"
+    else:
+        # Running a cell that only defines a function shows nothing: the traceback comes
+        # from calling it.
+        text = (f"running your code stopped with an error: {type(excp).__name__}: {text.rstrip('.')}. "
+                "To see the line where it happens, call your function (or build your class) yourself "
+                "in a new cell, with small inputs")
+    return "\n".join(textwrap.fill(paragraph, MESSAGE_WIDTH, break_long_words=False, break_on_hyphens=False)
+                     for paragraph in text.splitlines())
 
 
 _otter_message = ExceptionTestFile._generate_error_message

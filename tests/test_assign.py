@@ -160,3 +160,37 @@ def test_an_error_in_the_students_code_is_named_without_test_lines():
 def test_the_grader_keeps_otters_own_tests():
     # The autograder tests (used by aecourse.grade) are Otter's, unchanged.
     assert all("from otter.test_files import test_case" in t for t in autograder_tests(MASTERS[0]).values())
+
+
+def test_an_unfilled_method_is_named_as_unanswered_not_tripped_over():
+    # Before: exercise 11's untouched Sampling.call returned None, and the student read "call returned None"
+    # and then an error from the check's own GradientTape.
+    master = ROOT / "solutions" / "11_vae.ipynb"
+    exercise = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())
+    (source,) = ["".join(c["source"]) for c in exercise["cells"]
+                 if "otter_answer_cell" in c["metadata"].get("tags", []) and "class Sampling" in "".join(c["source"])]
+    env = {}
+    exec("import keras\nimport numpy as np\nimport tensorflow as tf\n" + source, env)
+    about_sampling = [m for m in public_check_messages(master, env) if "Sampling" in m]
+    assert about_sampling and all("write the body of Sampling.call in place of ..." in m for m in about_sampling)
+
+
+def test_messages_end_their_lines_between_words_and_say_how_to_see_an_error():
+    from aecourse.checks import MESSAGE_WIDTH, plain_message
+
+    long = AssertionError("x_test_noisy is not defined yet: write your answer in its cell and run that cell "
+                          "(and the cells above it, from the top)")
+    lines = plain_message(long).splitlines()
+    assert len(lines) == 2 and all(len(line) <= MESSAGE_WIDTH for line in lines)
+    assert " ".join(lines) == str(long)  # nothing lost, no word cut
+    error = plain_message(ValueError("Attempt to convert a value (None) to a Tensor."))
+    assert "to a Tensor. To see the line where it happens, call your function" in " ".join(error.splitlines())
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_the_colab_cell_is_collapsed_and_check_all_promises_no_full_marks(master):
+    cells = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())["cells"]
+    colab = next(c for c in cells if c["cell_type"] == "code")
+    assert colab["metadata"]["jupyter"] == {"source_hidden": True}
+    text = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "rerun all of the autograder tests" not in text and "does not mean full marks" in text
