@@ -139,16 +139,14 @@ CHECK_ALL_TEXT = ("the cell below runs every public check above once more. Your 
 def _student_layout(nb, name):
     """Title and introduction first, then the Colab cell and Otter's set-up cell."""
     from .checks import IMPORT_LINE
-    from .notebooks import COLAB_TAG, colab_cell_source
+    from .notebooks import with_colab_cell
 
     cells = nb["cells"]
     init = next(i for i, c in enumerate(cells) if _text(c).startswith("# Initialize Otter"))
     init_cell = cells.pop(init)
-    title = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown")
-    colab = {"cell_type": "code", "execution_count": None,
-             "metadata": {"tags": [COLAB_TAG, "remove-cell"], "jupyter": {"source_hidden": True}},
-             "outputs": [], "source": colab_cell_source(name)}  # collapsed: it does nothing outside Colab
-    cells[title + 1:title + 1] = [colab, init_cell]
+    with_colab_cell(nb, name)  # after the title, folded
+    colab = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    cells.insert(colab + 1, init_cell)
     for cell in cells:  # Otter's line above check_all() reads like a promise of full marks
         if cell["cell_type"] == "markdown" and CHECK_ALL_OTTER in _text(cell):
             cell["source"] = _text(cell).replace(CHECK_ALL_OTTER, CHECK_ALL_TEXT)

@@ -11,7 +11,8 @@ Two rules, checked by ``tests/test_notebook_style.py`` and applied by this modul
 - the first code cell of every chapter (and of every exercise, which
   :mod:`aecourse.assign` generates) is the Colab cell: on Google Colab it
   installs the course package from the repository, elsewhere it does nothing and
-  prints nothing. The book does not show it (tag ``remove-cell``).
+  prints nothing. The book does not show it (tag ``remove-cell``) and JupyterLab
+  opens it folded.
 
 Command line::
 
@@ -50,6 +51,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 LINE_LIMIT = 88
 COLAB_TAG = "colab-setup"  # marks the Colab cell, so it is found and never added twice
+COLLAPSED = {"source_hidden": True}  # JupyterLab shows the Colab cell folded: it does nothing outside Colab
 COLAB_CLONE = "/content/hands-on-autoencoders"
 
 
@@ -141,7 +143,7 @@ def _colab_cell(source, cell_id):
         "cell_type": "code",
         "execution_count": None,
         "id": cell_id,
-        "metadata": {"tags": [COLAB_TAG, "remove-cell"]},
+        "metadata": {"tags": [COLAB_TAG, "remove-cell"], "jupyter": dict(COLLAPSED)},
         "outputs": [],
         "source": source,
     }
@@ -157,6 +159,7 @@ def with_colab_cell(nb, exercise=None):
     for cell in cells:
         if COLAB_TAG in cell.get("metadata", {}).get("tags", []):
             cell["source"] = source
+            cell["metadata"]["jupyter"] = dict(COLLAPSED)
             return nb
     title = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)
     cells.insert(title + 1, _colab_cell(source, "colab-setup"))

@@ -39,6 +39,7 @@ def test_first_code_cell_installs_the_course_on_colab(notebook):
     cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert not cell["outputs"], "the Colab cell prints nothing outside Colab"
     assert "remove-cell" in cell["metadata"]["tags"]
+    assert cell["metadata"].get("jupyter") == {"source_hidden": True}, "JupyterLab opens it folded"
     exercise = notebook.stem if notebook.parent.parent.name == "exercises" else None
     assert "".join(cell["source"]) == colab_cell_source(exercise)
 
