@@ -373,7 +373,7 @@ def test_feedback_json_holds_otter_feedback_for_every_question(graded):
     alice = feedback["good_alice.ipynb"]
     assert alice["total"] == 8 and alice["problems"] == []
     assert "q1: all tests passed" in alice["questions"]["q1"]["feedback"]
-    assert "a test failed: ZeroDivisionError" in feedback["exception.ipynb"]["questions"]["q1"]["feedback"]
+    assert "a test failed: pca_reconstruct: ZeroDivisionError" in feedback["exception.ipynb"]["questions"]["q1"]["feedback"]
 
 
 def test_batch_finishes_within_its_time_limits(graded):
