@@ -145,6 +145,19 @@ def test_q3_shortcuts_score_zero(wrong):
     assert score({**solution(NAME), **answers}, "q3") == (0.0, 3.0)
 
 
+def q3_pca_fitted_on_the_test_digits():
+    """PCA-2D fitted on x_test instead of x_train (0.411 where the question's is 0.418)."""
+    data = given(NAME)
+    pca = PCA(n_components=2).fit(data["x_test"])
+    return {"knn_pca_2d": knn(pca.transform(data["x_train"]), pca.transform(data["x_test"]))}
+
+
+def test_q3_pca_fitted_on_the_test_digits_scores_zero():
+    answers = q3_pca_fitted_on_the_test_digits()
+    assert answers["knn_pca_2d"] != solution(NAME)["knn_pca_2d"]  # a different number
+    assert score({**solution(NAME), **answers}, "q3") == (0.0, 3.0)
+
+
 def test_the_trained_map_beats_pca_as_q4_says():
     """q4's answer (c) explains a gap that is there: the master's map against PCA-2D."""
     s = solution(NAME)
