@@ -76,6 +76,18 @@ def test_q5_the_orthonormal_basis_instead_of_pca_s_components_scores_0(answers):
     assert score(shortcut, "q5")[0] == 0
 
 
+def test_q5_pca_of_the_images_ignoring_the_decoder_scores_0(answers):
+    PCA = given(NAME)["PCA"]
+
+    def recover_components(decoder_columns, x_centred):
+        # PCA's components of the images, whatever subspace the columns span
+        return PCA(n_components=np.shape(decoder_columns)[1]).fit(x_centred).components_
+
+    recovered = recover_components(answers["decoder_columns"], given(NAME)["x_train_centred"])
+    shortcut = {**answers, "recover_components": recover_components, "recovered": recovered}
+    assert score(shortcut, "q5")[0] == 0
+
+
 @pytest.mark.parametrize("letter", ["a", "c"])
 def test_q6_each_wrong_letter_scores_0(answers, letter):
     assert score({**answers, "why_not_orthonormal": letter}, "q6")[0] == 0
