@@ -90,6 +90,42 @@ def test_q4_upsampling_renamed_as_a_transposed_convolution_scores_0(answers):
     assert score({**answers, "build_transposed_decoder": build_transposed_decoder}, "q4")[0] == 0
 
 
+def test_q4_kernel_3_with_stride_2_scores_0(answers):
+    # the right sizes with uneven overlap: Q3's lesson not applied (teaching-07-11 F7)
+    keras = given(NAME)["keras"]
+    layers = keras.layers
+
+    def build_transposed_decoder():
+        return keras.Sequential([
+            keras.Input((4, 4, 16)),
+            layers.Conv2DTranspose(32, 4, padding="valid", activation="relu"),  # 7 x 7
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),  # 14 x 14
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),  # 28 x 28
+            layers.Conv2D(1, 3, padding="same"),
+        ])
+
+    assert score({**answers, "build_transposed_decoder": build_transposed_decoder}, "q4")[0] == 0
+
+
+def test_q4_kernel_1_with_stride_2_leaving_gaps_scores_0(answers):
+    # 4 -> 7 by (4 - 1) * 2 + 1 (output_padding=0: Keras would pad to 8 otherwise); every
+    # other pixel gets no copy of the kernel (F7)
+    keras = given(NAME)["keras"]
+    layers = keras.layers
+
+    def build_transposed_decoder():
+        return keras.Sequential([
+            keras.Input((4, 4, 16)),
+            layers.Conv2DTranspose(32, 1, strides=2, padding="valid", output_padding=0,
+                                   activation="relu"),  # 7 x 7
+            layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),  # 14 x 14
+            layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),  # 28 x 28
+            layers.Conv2D(1, 3, padding="same"),
+        ])
+
+    assert score({**answers, "build_transposed_decoder": build_transposed_decoder}, "q4")[0] == 0
+
+
 def test_q5_the_identity_instead_of_the_autoencoder_scores_0(answers):
     keras, x_test = given(NAME)["keras"], given(NAME)["x_test"]
     identity = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Identity()])
