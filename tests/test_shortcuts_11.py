@@ -159,6 +159,16 @@ def test_q5_uniform_codes_instead_of_the_prior_score_0(answers):
     assert score({**answers, "prior_codes": codes, "new_digits": digits}, "q5")[0] == 0
 
 
+@pytest.mark.parametrize("output", [0, 2], ids=["means", "sampled_codes"])
+def test_q5_encoder_codes_rescaled_to_unit_spread_score_0(answers, output):
+    # codes of 30 test digits from the encoder, not draws from the prior (teaching-07-11 §5)
+    encoded = np.asarray(answers["vae"].encoder(given(NAME)["x_test"][:30])[output], dtype=np.float64)
+    codes = ((encoded - encoded.mean()) / encoded.std()).astype(np.float32)
+    assert abs(codes.mean()) < 0.35 and 0.75 < codes.std() < 1.25  # the spread a prior draw has
+    digits = np.asarray(answers["vae"].decoder(codes))
+    assert score({**answers, "prior_codes": codes, "new_digits": digits}, "q5")[0] == 0
+
+
 @pytest.mark.parametrize("letter", ["b", "c"])
 def test_q6_each_wrong_letter_scores_0(answers, letter):
     assert score({**answers, "z_mean_effect": letter}, "q6")[0] == 0
