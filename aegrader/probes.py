@@ -21,8 +21,8 @@ An answer that is not plain data is a :class:`KernelAnswer` here: it can be call
 plain arguments (its result must be plain) and passed to a probe, nothing else.
 
 A test may also hold *references*: nested functions named ``reference`` or
-``reference_*`` that compute something from the assignment's set-up values alone (a
-baseline model's score, say), never from a submission. In the judge they run once per
+``reference_*``, without arguments, that compute something from the assignment's set-up
+values alone (a baseline model's weights, say), never from a submission. In the judge they run once per
 batch, from their source, on the judge's own set-up values, and every later submission
 reads the stored result (:func:`reference_stub`); elsewhere they are ordinary functions.
 """
@@ -68,7 +68,7 @@ def finite(value):
 _kernel = None  # ask(label, request) -> reply dict; set by connected()
 _given = {}  # the set-up values the references run on
 _store = None  # the folder where references are kept for the batch (None: this process only)
-_memo = {}  # reference key -> value, in this process
+_memo = {}  # (id of the set-up values, reference key) -> value, in this process
 
 
 @contextlib.contextmanager
@@ -159,9 +159,9 @@ def reference_stub(source, name):
     """What a reference is in the judge: computed once per batch from the set-up values, then read back."""
     from . import kernel, plain
 
-    def run_reference(*args, **kwargs):
-        key = hashlib.sha256(source.encode() + plain.pack([name, list(args), kwargs])).hexdigest()
-        if key not in _memo:
+    def run_reference():
+        key = hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()
+        if (id(_given), key) not in _memo:  # the set-up values it ran on, and its source
             path = None if _store is None else _store / f"{key}.frame"
             with _locked(_store):
                 if path is not None and path.is_file():
@@ -169,12 +169,12 @@ def reference_stub(source, name):
                 else:
                     scope = dict(_given)
                     exec(compile(source, f"<reference {name}>", "exec"), scope)
-                    frame = plain.pack(kernel.to_plain(scope[name](*args, **kwargs)))
+                    frame = plain.pack(kernel.to_plain(scope[name]()))
                     if path is not None:
                         path.with_suffix(".tmp").write_bytes(frame)
                         path.with_suffix(".tmp").replace(path)
-            _memo[key] = plain.unpack_frame(frame)
-        return _memo[key]
+            _memo[id(_given), key] = plain.unpack_frame(frame)
+        return _memo[id(_given), key]
 
     run_reference.__name__ = name
     return run_reference
@@ -263,6 +263,10 @@ def _function_problems(test, function, source, kind, allowed):
     where, problems = f"{test.name}.{function.name}", []
     if function.decorator_list:
         problems.append(f"{where} is decorated")
+    arguments = function.args
+    if kind == "reference" and (arguments.posonlyargs or arguments.args or arguments.vararg or arguments.kwonlyargs
+                                or arguments.kwarg):
+        problems.append(f"{where} takes arguments: a reference computes from the set-up values alone")
     if kind == "probe":
         for node in ast.walk(function):
             if isinstance(node, ast.Assert):

@@ -71,7 +71,7 @@ def scores(name, answers, questions=None):
     declared = set(assignment(name).answers) - set(set_up)
     harvested = unpack_frame(pack(harvest(sorted(declared), answers)))  # as it leaves the sandbox
     env = {**answers_env(harvested, declared, []), **set_up}
-    results = run_tests(tests, env, ask=in_process(answers), given=set_up)
+    results = run_tests(tests, env, ask=in_process(answers), given=_given(name))  # references: once per process
     return {q: (r["score"], r["possible"]) for q, r in results.items()}
 
 

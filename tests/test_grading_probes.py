@@ -296,12 +296,12 @@ TAPE_TEST = HIDDEN + '''def test_gradient(softplus):
 
 
 REFERENCE_TEST = HIDDEN + '''def test_reference(n, COUNT_FILE, base):
-    def reference_baseline(scale):
+    def reference_baseline():
         with open(COUNT_FILE, "a") as f:
             f.write("computed\\n")
-        return {"baseline": base * scale}
+        return {"baseline": base * 2}
 
-    assert reference_baseline(2) == {"baseline": 14} and n == 3'''
+    assert reference_baseline() == {"baseline": 14} and n == 3'''
 
 
 def master(path):
@@ -370,10 +370,13 @@ def test_a_reference_is_computed_once_for_the_whole_batch(graded):
 def test_a_reference_uses_set_up_values_only_and_runs_once_in_process_too(tmp_path):
     source = REFERENCE_TEST.split("\n", 3)[3].replace("test_reference(n, COUNT_FILE, base)", "test_reference(n)")
     assert lint(source, given=["COUNT_FILE", "base"]) == []
-    leaky = source.replace("base * scale", "base * scale * n")
+    leaky = source.replace("base * 2", "base * 2 * n")
     assert lint(leaky, given=["COUNT_FILE", "base"]) == [
         "test_reference.reference_baseline uses names from outside itself (n): a reference uses only the set-up "
         "values"]
+    fed = source.replace("def reference_baseline():", "def reference_baseline(scale=2):")
+    assert lint(fed, given=["COUNT_FILE", "base"]) == [
+        "test_reference.reference_baseline takes arguments: a reference computes from the set-up values alone"]
     test_file = "from otter.test_files import test_case\nname = 'q4'\npoints = 1\n@test_case(points=1)\n" + source
     given = {"COUNT_FILE": str(tmp_path / "count.txt"), "base": 7}
     for n in (3, 3, 4):
