@@ -178,9 +178,11 @@ class OutputFolder:
         }
         self.write("", "feedback.json", json.dumps(feedback, indent=1, ensure_ascii=False) + "\n")
         for record in ordered:  # an override's feedback each time; at the end, any that an earlier file changed
+            if not (record.get("overridden") or summary):
+                continue  # written when its record was saved: no text to build on every record's write
             text = feedback_text(record)
             name = disk_name(record["submission"], ".md")
-            if record.get("overridden") or summary and self.read("feedback", name) != text.encode():
+            if record.get("overridden") or self.read("feedback", name) != text.encode():
                 self.write("feedback", name, text)
         if assignment is not None:
             self.write("", "grades.csv", grades_csv(records, roster, assignment))
