@@ -6,6 +6,7 @@
     python -m aecourse.report --check                 # only compare the table with the stored notebooks
     python -m aecourse.report --out /tmp/s100 --seed-offset 100   # other random numbers: which lesson checks fail?
     python -m aecourse.report --out /tmp/run --profile /tmp/cells.csv   # and the seconds of every cell
+    python -m aecourse.report --rebuild-store book/08_ae_vs_pca.ipynb   # retrain its stored models, then run it
 
 This is the one command to run after changing a notebook, a helper it uses or a
 pinned version: it re-executes each notebook top to bottom in a fresh kernel, in the
@@ -140,7 +141,8 @@ def run_notebook(path, timeout=600, allow_errors=False, env=None, cell_seconds=N
 
     nb = nbformat.read(path, as_version=4)
     kind, name, _ = KEY_RESULTS.get(_key(path), (None, None, ""))
-    kernel_env = {**os.environ, **(env or {})}
+    # no progress display (aecourse.training.progress): the saved outputs are what the book shows
+    kernel_env = {**os.environ, "AECOURSE_QUIET": "1", **(env or {})}
     with tempfile.TemporaryDirectory(prefix="aecourse-kernel-") as sockets:
         # Local sockets where there are any (absolute paths: the kernel runs in the notebook's
         # folder): over TCP, ipykernel warns on every start that the kernel's traffic is
@@ -281,6 +283,29 @@ def check():
     return problems
 
 
+def rebuild_store(paths):
+    """Train every stored model of these notebooks afresh and write it into the store.
+
+    Their old entries are removed first, so an entry a notebook no longer asks for does
+    not stay behind. The executed notebooks of this pass are thrown away: their outputs
+    say "trained", where a reader's run loads.
+    """
+    from . import store
+
+    manifest = store.entries()
+    stems = tuple(f"{Path(_key(p)).name}/" for p in paths)
+    for name in [n for n in manifest if n.startswith(stems)]:
+        (store.STORE / manifest.pop(name)["file"]).unlink(missing_ok=True)
+    if store.STORE.exists():
+        (store.STORE / store.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    print(f"rebuilding the store: running {len(paths)} notebooks with every model trained")
+    for path in paths:
+        seconds, nb = run_notebook(path, env={"AECOURSE_RETRAIN": "1", "AECOURSE_STORE_WRITE": "1"})
+        print(f"{_key(path):40s} {seconds:6.1f} s", flush=True)
+    size = sum(f.stat().st_size for f in store.STORE.glob("*.npz")) if store.STORE.exists() else 0
+    print(f"the store holds {len(store.entries())} models in {size / 1e6:.1f} MB")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m aecourse.report", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -292,6 +317,9 @@ def main(argv=None):
                         help="add N to every seed (AECOURSE_SEED_OFFSET) and list the lesson checks that fail;"
                              " needs --out")
     parser.add_argument("--profile", type=Path, metavar="CSV", help="write the seconds of every cell to this file")
+    parser.add_argument("--rebuild-store", action="store_true",
+                        help="first run the notebooks with every model trained (AECOURSE_RETRAIN=1), writing the"
+                             " models they take from aecourse/store afresh, then run them as usual")
     args = parser.parse_args(argv)
     if args.seed_offset is not None and (args.seed_offset < 0 or not args.out):
         parser.error("--seed-offset takes a whole number >= 0 and goes with --out (the stored outputs use offset 0)")
@@ -307,6 +335,10 @@ def main(argv=None):
         selected.append(known[_key(path)])
     selected = selected or list(known.values())
     env = {} if args.seed_offset is None else {"AECOURSE_SEED_OFFSET": str(args.seed_offset)}
+    if args.rebuild_store:
+        if env:
+            parser.error("--rebuild-store builds the store for seed offset 0; leave out --seed-offset")
+        rebuild_store(selected)
     machine = machine_description()
     print(f"running {len(selected)} notebooks on {machine['cpu']} ({machine['widest vector instructions']},"
           f" {machine['cores']} cores)" + (f", seed offset {args.seed_offset}" if env else ""))
