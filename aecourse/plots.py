@@ -168,7 +168,7 @@ def plot_latent_scatter(codes, labels, ax=None, title="2-D codes coloured by dig
     return fig
 
 
-def plot_history(history, metrics=("loss",), title="Training curves", ax=None):
+def plot_history(history, metrics=("loss",), title="Training curves", ax=None, val_label="validation"):
     """Training (and validation, if present) curves from a Keras ``fit``.
 
     Parameters
@@ -178,6 +178,9 @@ def plot_history(history, metrics=("loss",), title="Training curves", ax=None):
         Which metrics to draw; ``val_<name>`` is drawn too when recorded.
     title : str
     ax : matplotlib.axes.Axes, optional
+    val_label : str, default="validation"
+        What the ``val_`` curves are called in the legend: ``"test"`` when ``fit`` was given
+        the test digits as ``validation_data``, which are not a validation set.
 
     Returns
     -------
@@ -198,7 +201,7 @@ def plot_history(history, metrics=("loss",), title="Training curves", ax=None):
         epochs = np.arange(1, len(record[name]) + 1)
         ax.plot(epochs, record[name], marker="o", label=f"training {name}")
         if f"val_{name}" in record:
-            ax.plot(epochs, record[f"val_{name}"], marker="s", label=f"validation {name}")
+            ax.plot(epochs, record[f"val_{name}"], marker="s", label=f"{val_label} {name}")
     ax.set_title(title, fontsize=LABEL_SIZE + 1)
     ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
     ax.set_ylabel(", ".join(metrics), fontsize=LABEL_SIZE)

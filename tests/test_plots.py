@@ -79,6 +79,9 @@ def test_history_draws_training_and_validation_curves():
     assert ax.get_xlabel() == "epoch"
     with pytest.raises(KeyError, match="'mse' was not recorded"):
         plot_history({"loss": [1.0]}, metrics=("mse",))
+    # test digits passed as validation_data are named for what they are (chapter 4)
+    fig = plot_history({"loss": [3.0, 2.0], "val_loss": [3.5, 2.5]}, val_label="test")
+    assert [line.get_label() for line in fig.axes[0].lines] == ["training loss", "test loss"]
 
 
 @pytest.mark.parametrize("labels", [("original", "reconstruction"), ("code (10 × 10)", "a long row label, PCA 32")])
