@@ -143,8 +143,14 @@ def test_a_pip_install_carries_the_store(tmp_path):
 
     from conftest import ROOT
 
+    import shutil
+
+    source = tmp_path / "source"  # a copy: building in place would leave build/ in the checkout
+    for package in ("aecourse", "aegrader"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", source)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(tmp_path), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("aecourse-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     wanted = {"aecourse/store/manifest.json"} | {f"aecourse/store/{e['file']}" for e in store.entries().values()}
