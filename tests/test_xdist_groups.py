@@ -61,14 +61,3 @@ def test_the_longest_groups_are_handed_out_first_and_a_notebook_keeps_its_cell_o
                      "tests/test_metrics.py"]
     assert [item for item in items if item.path.name == "02_mnist_pca.ipynb"] == cells_of_02
     assert all(len(item.marks) == 1 for item in items)
-
-
-def test_one_worker_more_than_cores_unless_the_environment_says(monkeypatch):
-    import os
-
-    from xdist_groups import pytest_xdist_auto_num_workers
-
-    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
-    assert pytest_xdist_auto_num_workers(None) == len(os.sched_getaffinity(0)) + 1
-    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "1")
-    assert pytest_xdist_auto_num_workers(None) is None  # pytest-xdist's own hook answers

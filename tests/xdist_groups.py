@@ -9,7 +9,6 @@ Loaded as a plugin rather than from ``tests/conftest.py`` so that
 """
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -61,18 +60,3 @@ def pytest_collection_modifyitems(config, items):
         group[item] = group_of(item.path)
         item.add_marker(pytest.mark.xdist_group(group[item]))
     items.sort(key=lambda item: -seconds.get(group[item], 0.0))  # stable within a group
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_xdist_auto_num_workers(config):
-    """One worker more than the machine has cores (``-n logical`` in pyproject.toml asks for this).
-
-    Much of the suite waits rather than computes: sandboxes sleeping out their wall-clock
-    limits, kernels and graders starting, a browser loading pages. On a 2-core machine the
-    whole suite with one worker per core kept the CPUs 57 % busy (1,153 CPU seconds in
-    1,003 s of wall time, 7 December 2026); a third worker fills the waits.
-    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it, as in pytest-xdist.
-    """
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None  # pytest-xdist's own hook reads it
-    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) + 1
