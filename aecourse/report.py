@@ -300,7 +300,7 @@ def rebuild_store(paths):
         (store.STORE / store.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     print(f"rebuilding the store: running {len(paths)} notebooks with every model trained")
     for path in paths:
-        seconds, nb = run_notebook(path, env={"AECOURSE_RETRAIN": "1", "AECOURSE_STORE_WRITE": "1"})
+        seconds, _ = run_notebook(path, env={"AECOURSE_RETRAIN": "1", "AECOURSE_STORE_WRITE": "1"})
         print(f"{_key(path):40s} {seconds:6.1f} s", flush=True)
     size = sum(f.stat().st_size for f in store.STORE.glob("*.npz")) if store.STORE.exists() else 0
     print(f"the store holds {len(store.entries())} models in {size / 1e6:.1f} MB")

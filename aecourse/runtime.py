@@ -12,7 +12,7 @@ import os
 import random
 import sys
 
-__all__ = ["import_tensorflow", "seed_everything", "limit_math_threads", "gpu_visible"]
+__all__ = ["import_tensorflow", "seed_everything", "offset_seed", "env_flag", "limit_math_threads", "gpu_visible"]
 
 
 def limit_math_threads():
@@ -89,12 +89,7 @@ def seed_everything(seed=0, *, deterministic=True):
     moves and whether each lesson check still holds. That is a harder test than another CPU,
     whose other rounding moved results far less when measured (see tests/nbval_tolerance.py).
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    offset = os.environ.get("AECOURSE_SEED_OFFSET", "0")
-    if not offset.isdigit():
-        raise ValueError(f"AECOURSE_SEED_OFFSET must be a non-negative whole number, got {offset!r}")
-    seed += int(offset)
+    seed = offset_seed(seed)
     tf = import_tensorflow()
     import keras
     import numpy as np
@@ -105,6 +100,21 @@ def seed_everything(seed=0, *, deterministic=True):
     if deterministic and not gpu_visible():
         tf.config.experimental.enable_op_determinism()
     return seed
+
+
+def offset_seed(seed):
+    """``seed`` plus the seed offset ``AECOURSE_SEED_OFFSET`` (default 0), both checked."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    offset = os.environ.get("AECOURSE_SEED_OFFSET", "0")
+    if not offset.isdigit():
+        raise ValueError(f"AECOURSE_SEED_OFFSET must be a non-negative whole number, got {offset!r}")
+    return seed + int(offset)
+
+
+def env_flag(name):
+    """Whether the environment variable ``name`` is set to anything but empty or 0."""
+    return os.environ.get(name, "") not in ("", "0")
 
 
 def gpu_visible():

@@ -32,11 +32,13 @@ student's run loads.
 import hashlib
 import inspect
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .runtime import env_flag as _flag
+from .runtime import offset_seed
 
 __all__ = ["STORE", "StoreError", "fingerprint", "trained", "entries", "training_seconds"]
 
@@ -47,15 +49,6 @@ REBUILD = "python -m aecourse.report --rebuild-store"
 
 class StoreError(RuntimeError):
     """A missing or stale entry where the store must be used (AECOURSE_STORE_STRICT=1)."""
-
-
-def _flag(name):
-    return os.environ.get(name, "") not in ("", "0")
-
-
-def _seed_with_offset(seed):
-    offset = os.environ.get("AECOURSE_SEED_OFFSET", "0")
-    return seed + int(offset) if offset.isdigit() else seed
 
 
 def _source(function):
@@ -73,7 +66,7 @@ def fingerprint(name, functions, settings, seed, data):
     for function in functions:
         digest.update(_source(function).encode())
     digest.update(json.dumps(settings, sort_keys=True, default=repr).encode())
-    digest.update(str(_seed_with_offset(seed)).encode())
+    digest.update(str(offset_seed(seed)).encode())
     arrays = data if isinstance(data, (list, tuple)) else [data]
     for array in arrays:
         array = np.ascontiguousarray(array)

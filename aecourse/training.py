@@ -7,7 +7,6 @@ this function, letter for letter.
 """
 
 import math
-import os
 import sys
 import time
 
@@ -39,11 +38,13 @@ def progress(epochs, label="training"):
     """
     import keras
 
+    from .runtime import env_flag
+
     class Progress(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.done, self.start, self.shown_at, self.handle = 0, None, 0.0, None
-            self.quiet = os.environ.get("AECOURSE_QUIET", "") not in ("", "0")
+            self.quiet = env_flag("AECOURSE_QUIET")
 
         def on_epoch_begin(self, epoch, logs=None):
             if self.start is None:
