@@ -5,7 +5,6 @@ non-inline backend would drop every stored figure from the notebooks' outputs.
 Tests that draw select the Agg backend themselves.
 """
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,12 +15,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The nbval kernels inherit these: no progress display in a training cell (the stored
-# outputs have none), and a chapter whose stored model is missing or stale fails instead
-# of training it (aecourse/store.py), so a recipe changed without rebuilding the store
-# cannot pass unnoticed.
-os.environ["AECOURSE_QUIET"] = "1"
-os.environ["AECOURSE_STORE_STRICT"] = "1"
 EDITIONS = {"student": "_toc.yml", "instructor": "_toc_instructor.yml"}
 
 

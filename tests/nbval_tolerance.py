@@ -251,9 +251,21 @@ def cell_rules(cell):
     return rules
 
 
+# The nbval kernels inherit these, in every run of pytest (this plugin is loaded by
+# pyproject.toml's options, also for `pytest book/05_stacked.ipynb`, where tests/conftest.py is
+# not): no progress display in a training cell (the stored outputs have none), and a chapter
+# whose stored model is missing or stale fails instead of training it (aecourse/store.py).
+KERNEL_ENVIRONMENT = {"AECOURSE_QUIET": "1", "AECOURSE_STORE_STRICT": "1"}
+
+
 def pytest_configure(config):
-    """Wrap nbval's comparison of a cell's outputs so that the cell's tolerance rules apply first."""
+    """Set the kernels' environment; wrap nbval's comparison of a cell's outputs so that the
+    cell's tolerance rules apply first."""
+    import os
+
     from nbval.plugin import IPyNbCell
+
+    os.environ.update(KERNEL_ENVIRONMENT)
 
     exact = IPyNbCell.compare_outputs
     if getattr(exact, "tolerant", False):
