@@ -27,6 +27,9 @@ def __getattr__(name):
 
 
 def main(argv=None):
+    from .notebook import without_iri_checks
+
+    without_iri_checks()  # before anything imports nbformat: 2-5 s less for every grading command
     from .cli import main as cli_main
 
     return cli_main(argv)

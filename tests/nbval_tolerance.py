@@ -37,6 +37,13 @@ import re
 import sys
 from dataclasses import dataclass
 
+from aegrader.notebook import without_iri_checks
+
+# This plugin loads before nbval (``-p`` plugins load first): nbval's import of nbformat then
+# skips a grammar no notebook uses, 2-5 CPU s in every pytest process (controller, workers and
+# the tests' own pytest runs).
+without_iri_checks()
+
 __all__ = ["KINDS", "Tolerance", "lines_agree", "reconcile_outputs", "compare_notebooks"]
 
 

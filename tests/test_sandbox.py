@@ -5,6 +5,7 @@ control), and fails with it.
 """
 
 import csv
+import importlib.metadata
 import io
 import json
 import os
@@ -256,6 +257,27 @@ def test_the_sandbox_side_loads_no_instructor_code_and_no_unused_grammar(tmp_pat
     result = subprocess.run([sys.executable, "-I", "-c", code, str(package)], capture_output=True, text=True,
                             timeout=60)
     assert result.stdout.strip() == "[]", result.stderr[-2000:]
+
+
+def test_the_grading_command_compiles_no_unused_grammar(tmp_path):
+    # The instructor's side pays it once per command (2-5 CPU s): every master's test and every
+    # grading test runs one. The control: the same script without the entry point loads it.
+    script = ("import sys, aegrader\ntry:\n    aegrader.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "import nbformat\nprint(bool(sys.modules.get('rfc3987_syntax')))\n")
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    args = [str(folder), "--assignment", "02_mnist_pca", "--out", str(tmp_path / "out"), "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.stdout.strip().splitlines()[-1:] == ["False"], result.stdout + result.stderr[-2000:]
+    control = subprocess.run([sys.executable, "-c", "import sys, nbformat; print(bool(sys.modules.get("
+                              "'rfc3987_syntax')))"], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        importlib.metadata.version("rfc3987-syntax")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("rfc3987-syntax is not installed here: there is no grammar to skip")
+    assert control.stdout.strip() == "True", control.stderr[-2000:]
 
 
 def test_cgroup_v2_without_controllers_is_refused_with_how_to_enable_them(tmp_path, monkeypatch):
