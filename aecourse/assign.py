@@ -134,6 +134,9 @@ def _with_points(nb, questions):
 CHECK_ALL_OTTER = "the cell below will rerun all of the autograder tests."
 CHECK_ALL_TEXT = ("the cell below runs every public check above once more. Your instructor grades with further "
                   "hidden checks, so all of these passing does not mean full marks.")
+# What an exercise shows where a cell's last line was a bare "..." (the rest of the cell to write):
+# a comment, so that running the untouched cell prints nothing.
+BARE_PLACEHOLDER = "# ... your code here"
 
 
 def _student_layout(nb, name):
@@ -150,6 +153,10 @@ def _student_layout(nb, name):
     for cell in cells:  # Otter's line above check_all() reads like a promise of full marks
         if cell["cell_type"] == "markdown" and CHECK_ALL_OTTER in _text(cell):
             cell["source"] = _text(cell).replace(CHECK_ALL_OTTER, CHECK_ALL_TEXT)
+    for cell in cells:  # a bare "..." as a cell's last line would print Ellipsis under it
+        lines = _text(cell).split("\n")
+        if cell["cell_type"] == "code" and lines[-1] == "...":
+            cell["source"] = "\n".join([*lines[:-1], BARE_PLACEHOLDER]).splitlines(keepends=True)
     tests = nb["metadata"]["otter"]["tests"]
     for question, source in tests.items():
         tests[question] = source.replace("from otter.test_files import test_case", IMPORT_LINE, 1)

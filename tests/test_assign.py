@@ -194,3 +194,23 @@ def test_the_colab_cell_is_collapsed_and_check_all_promises_no_full_marks(master
     assert colab["metadata"]["jupyter"] == {"source_hidden": True}
     text = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert "rerun all of the autograder tests" not in text and "does not mean full marks" in text
+
+
+def prints_ellipsis(source):
+    """True when running ``source`` in IPython would show ``Ellipsis`` under the cell."""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # IPython magics: not an answer cell
+        return False
+    last = body[-1] if body else None
+    return isinstance(last, ast.Expr) and isinstance(last.value, ast.Constant) and last.value.value is Ellipsis
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_no_untouched_cell_prints_ellipsis(master):
+    cells = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())["cells"]
+    shown = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and prints_ellipsis("".join(c["source"]))]
+    assert not shown, f"cells {shown} end with a bare '...', which prints Ellipsis when run"
+    assert prints_ellipsis("x = ...\n...") and not prints_ellipsis("def f():\n    ...")  # the control
