@@ -10,6 +10,7 @@ __all__ = [
     "mean_active",
     "dead_fraction",
     "top_activation_purity",
+    "class_auroc",
 ]
 
 
@@ -189,3 +190,46 @@ def top_activation_purity(activations, labels, n=20):
     purity = counts.max(axis=1) / n
     purity[np.sum(a > 0, axis=0) < n] = np.nan
     return purity
+
+
+def class_auroc(activations, labels):
+    """One-vs-rest ROC AUC of each unit's activation for each class.
+
+    Entry ``[j, c]`` is the probability that unit ``j`` is more active on a random example
+    of class ``c`` than on a random example of another class, ties counting one half (the
+    Mann-Whitney statistic). 1 means the unit fires more on every example of the class than
+    on any other, 0.5 that its activation does not tell the class from the rest. Unlike the
+    purity of a unit's top examples, it reads the unit's whole range and does not depend on
+    how many examples are pooled: on a random subset it has the same expected value.
+
+    Parameters
+    ----------
+    activations : array-like of shape (n_examples, n_units)
+    labels : array-like of int, shape (n_examples,)
+        Class labels, 0 or more; at least two classes must occur.
+
+    Returns
+    -------
+    ndarray of float, shape (n_units, n_classes)
+        ``n_classes`` is ``labels.max() + 1``. A unit that takes the same value on every
+        example (it never fires, say) gets 0.5 for every class, as the ties give; a class
+        with no example gets NaN.
+    """
+    from scipy.stats import rankdata
+
+    a = _matrix(activations, "activations")
+    labels = np.asarray(labels)
+    if labels.shape != (len(a),):
+        raise ValueError(f"expected one label per example ({len(a)}), got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError("labels must be integers, 0 or more")
+    one_hot = np.eye(labels.max() + 1)[labels]  # (n_examples, n_classes)
+    positives = one_hot.sum(axis=0)
+    negatives = len(a) - positives
+    if np.sum(positives > 0) < 2:
+        raise ValueError("labels name a single class: an AUC needs two")
+    ranks = rankdata(a, axis=0)  # ties get their mean rank
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auroc = (ranks.T @ one_hot - positives * (positives + 1) / 2) / (positives * negatives)
+    auroc[:, positives == 0] = np.nan
+    return auroc

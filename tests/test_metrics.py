@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from aecourse.metrics import (
+    class_auroc,
     dead_fraction,
     knn_accuracy,
     mean_active,
@@ -104,3 +105,45 @@ def test_top_activation_purity_checks_its_inputs():
         top_activation_purity(np.ones((4, 2)), np.zeros(3, dtype=int), n=2)
     with pytest.raises(ValueError, match="n must be between 1"):
         top_activation_purity(np.ones((4, 2)), np.zeros(4, dtype=int), n=5)
+
+
+def test_class_auroc_is_1_for_a_unit_of_one_class_and_about_half_for_a_random_one():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 200)
+    activations = np.zeros((2000, 4))
+    activations[labels == 3, 0] = rng.uniform(1, 2, 200)  # fires only, and always, for 3s
+    activations[:, 1] = rng.normal(size=2000)  # knows nothing of the class
+    activations[labels == 7, 2] = rng.uniform(1, 2, 200)
+    activations[np.flatnonzero(labels == 7)[:100], 2] = 0  # half of the 7s only: AUC 0.75
+    auroc = class_auroc(activations, labels)
+    assert auroc.shape == (4, 10)
+    assert auroc[0, 3] == pytest.approx(1.0)
+    assert auroc[0, 5] == pytest.approx((0.5 * 1600 + 0 * 200) / 1800)  # ties count half
+    assert np.all(np.abs(auroc[1] - 0.5) < 0.06)
+    assert auroc[2, 7] == pytest.approx(0.75)
+    assert np.all(auroc[3] == 0.5)  # never fires: all ties, it tells nothing
+    # the same statistic as scikit-learn's, on a unit with ties
+    from sklearn.metrics import roc_auc_score
+
+    assert auroc[2, 7] == pytest.approx(roc_auc_score(labels == 7, activations[:, 2]))
+
+
+def test_class_auroc_does_not_move_with_the_pool_where_top_purity_does():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(10), 500)
+    rng.shuffle(labels)
+    activations = rng.normal(size=(5000, 20)) + (labels[:, None] == np.arange(20) % 10)
+    small, large = class_auroc(activations[:500], labels[:500]), class_auroc(activations, labels)
+    assert np.abs(small.max(axis=1).mean() - large.max(axis=1).mean()) < 0.02
+    purity_small = top_activation_purity(activations[:500], labels[:500], n=20).mean()
+    purity_large = top_activation_purity(activations, labels, n=20).mean()
+    assert purity_large - purity_small > 0.1  # the top 20 of a larger pool are purer
+
+
+def test_class_auroc_checks_its_inputs():
+    with pytest.raises(ValueError, match="one label per example"):
+        class_auroc(np.ones((4, 2)), np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match="single class"):
+        class_auroc(np.arange(8.0).reshape(4, 2), np.zeros(4, dtype=int))
+    with pytest.raises(ValueError, match="integers"):
+        class_auroc(np.ones((4, 2)), np.array([0.5, 1, 0, 1]))

@@ -4,9 +4,15 @@ Each case is an answer a student could hand in that looks right on the public ch
 ReLU instead of TopK, TopK of the absolute values, a TopK without its ReLU; an MSE not
 normalised, normalised by the variance of all entries or of the reconstructions; purity
 over all digits instead of the top n, over the least active digits, or of the single most
-active digit's class; a fraction recovered that is a ratio of accuracies. Each scores 0 on
-its question, where the master's solution scores full marks (scored by the judge's own
-runner, :mod:`shortcuts`).
+active digit's class; a fraction recovered that is a ratio of accuracies; for the fewest
+dead features, a smaller k, or AuxK at k = 8. Each scores 0 on its question, where the
+master's solution scores full marks (scored by the judge's own runner, :mod:`shortcuts`).
+
+Q5's key does not rest on AuxK doing worse: k = 32 left almost no feature dead in the
+chapter (0 % printed at seed offsets 0, 100 and 200), so "AuxK" loses its point whether the
+chapter's AuxK leaves more dead features than TopK alone (as its configuration measures) or
+a retuned one fewer; only an AuxK at k = 8 with fewer dead features than k = 32 would change
+the key, and the question would then need new options.
 """
 
 import numpy as np
