@@ -7,6 +7,7 @@
     python -m aecourse.report --out /tmp/s100 --seed-offset 100   # other random numbers: which lesson checks fail?
     python -m aecourse.report --out /tmp/run --profile /tmp/cells.csv   # and the seconds of every cell
     python -m aecourse.report --rebuild-store book/08_ae_vs_pca.ipynb   # retrain its stored models, then run it
+    python -m aecourse.report --spreads book/06_denoising.ipynb   # its compared numbers at seed offsets 100, 200
 
 This is the one command to run after changing a notebook, a helper it uses or a
 pinned version: it re-executes each notebook top to bottom in a fresh kernel, in the
@@ -17,6 +18,12 @@ its prose; for a solution, a variable it defined, read by one extra cell run aft
 the notebook's own. :data:`KEY_RESULTS` says which. The CSV is what the book's
 "Running the course" page shows, so the page's numbers come from this script and
 nothing in it is typed by hand.
+
+A chapter shows the spread over seed offsets 0, 100 and 200 of the numbers it compares
+(:mod:`aecourse.spreads`). ``--spreads`` runs the chapters at offsets 100 and 200 (or at
+``--seed-offset N`` alone), their outputs going to a temporary folder, and writes their
+recorded values into ``aecourse/seed_spreads.json``; every run that saves the outputs in
+place writes the offset-0 values, so the file and the stored outputs come from the same run.
 
 The CPU the table was measured on goes into ``book/running_machine.csv``. To see how
 long the course takes where oneDNN, TensorFlow's CPU kernel library, has no AVX-512 (as
@@ -36,7 +43,7 @@ from pathlib import Path
 
 from .assign import ROOT
 
-__all__ = ["KEY_RESULTS", "notebooks", "glued_values", "run_notebook", "main"]
+__all__ = ["KEY_RESULTS", "notebooks", "glued_values", "run_notebook", "spreads", "main"]
 
 TABLE = ROOT / "book" / "running_times.csv"
 MACHINE = ROOT / "book" / "running_machine.csv"
@@ -306,6 +313,41 @@ def rebuild_store(paths):
     print(f"the store holds {len(store.entries())} models in {size / 1e6:.1f} MB")
 
 
+def spreads(paths, offsets):
+    """Run each notebook at each seed offset, writing its recorded values; 1 when a cell raised.
+
+    The executed notebooks go to a temporary folder, which is removed: only the values
+    written into :data:`aecourse.spreads.SPREADS` are kept.
+    """
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="aecourse-spreads-") as out:
+        for offset in offsets:
+            env = {"AECOURSE_SEED_OFFSET": str(offset), "AECOURSE_SPREADS_WRITE": "1"}
+            for path in paths:
+                seconds, nb = run_notebook(path, allow_errors=True, env=env)
+                save_notebook(nb, Path(out) / str(offset) / f"{_key(path)}.ipynb")
+                print(f"{_key(path):40s} {seconds:6.1f} s  seed offset {offset}", flush=True)
+                for index, name, message in failed_cells(nb):
+                    failures += 1
+                    lesson = "lesson-check" in nb["cells"][index].get("metadata", {}).get("tags", [])
+                    print(f"    {'lesson check ' * lesson}cell {index} raised {name}: {message}".rstrip(),
+                          flush=True)
+    print(f"wrote the values recorded at seed offsets {', '.join(map(str, offsets))};"
+          f" {failures} cells raised")
+    return 1 if failures else 0
+
+
+def _selected(parser, paths):
+    """The notebooks named (checked to be the course's), or every one."""
+    known = {_key(p): p for p in notebooks()}
+    selected = []
+    for path in paths:
+        if not path.exists() or not path.resolve().is_relative_to(ROOT) or _key(path) not in known:
+            parser.error(f"{path} is not a chapter or solution notebook of the course")
+        selected.append(known[_key(path)])
+    return selected or list(known.values())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m aecourse.report", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -320,20 +362,23 @@ def main(argv=None):
     parser.add_argument("--rebuild-store", action="store_true",
                         help="first run the notebooks with every model trained (AECOURSE_RETRAIN=1), writing the"
                              " models they take from aecourse/store afresh, then run them as usual")
+    parser.add_argument("--spreads", action="store_true",
+                        help="run the notebooks at seed offsets 100 and 200 (or --seed-offset N) into a temporary"
+                             " folder and write the values they record into aecourse/seed_spreads.json")
     args = parser.parse_args(argv)
+    if args.spreads:
+        if args.check or args.out or args.rebuild_store or args.profile:
+            parser.error("--spreads goes alone, with notebooks and at most --seed-offset")
+        if args.seed_offset is not None and args.seed_offset <= 0:
+            parser.error("--spreads --seed-offset takes a whole number > 0 (offset 0 is the ordinary run)")
+        return spreads(_selected(parser, args.notebooks), [args.seed_offset] if args.seed_offset else [100, 200])
     if args.seed_offset is not None and (args.seed_offset < 0 or not args.out):
         parser.error("--seed-offset takes a whole number >= 0 and goes with --out (the stored outputs use offset 0)")
     if args.check:
         problems = check()
         print("\n".join(problems) or "the timing table matches the notebooks")
         return 1 if problems else 0
-    known = {_key(p): p for p in notebooks()}
-    selected = []
-    for path in args.notebooks:
-        if not path.exists() or not path.resolve().is_relative_to(ROOT) or _key(path) not in known:
-            parser.error(f"{path} is not a chapter or solution notebook of the course")
-        selected.append(known[_key(path)])
-    selected = selected or list(known.values())
+    selected = _selected(parser, args.notebooks)
     env = {} if args.seed_offset is None else {"AECOURSE_SEED_OFFSET": str(args.seed_offset)}
     if args.rebuild_store:
         if env:
@@ -346,7 +391,9 @@ def main(argv=None):
     failures, lessons_failed = 0, []
     for path in selected:
         cells = []
-        seconds, nb = run_notebook(path, allow_errors=bool(args.out), env=env, cell_seconds=cells)
+        # the run that writes the stored outputs writes the offset-0 seed spreads too
+        written = env if args.out else {**env, "AECOURSE_SPREADS_WRITE": "1"}
+        seconds, nb = run_notebook(path, allow_errors=bool(args.out), env=written, cell_seconds=cells)
         profile.extend((_key(path), index, round(s, 2), _first_line(nb["cells"][index])) for index, s in cells)
         failed = failed_cells(nb)
         value, meaning = key_result(path, nb) if not failed else ("", meaning_of(path))

@@ -85,3 +85,43 @@ def test_running_a_notebook_prints_nothing_of_the_kernels_transport(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
     assert done.stdout == "42\n", done.stderr
     assert "without encryption" not in done.stderr and "TCP" not in done.stderr, done.stderr
+
+
+def _fake_runs(monkeypatch):
+    """Replace running and saving a notebook with a record of the calls (no kernel, no training)."""
+    runs, saved = [], []
+
+    def run(path, allow_errors=False, env=None, cell_seconds=None):
+        runs.append((report._key(path), dict(env or {})))
+        return 1.0, json.loads(path.read_text())
+
+    monkeypatch.setattr(report, "run_notebook", run)
+    monkeypatch.setattr(report, "save_notebook", lambda nb, target: saved.append(str(target)))
+    monkeypatch.setattr(report, "_write_table", lambda rows: None)
+    monkeypatch.setattr(report, "_write_machine", lambda: None)
+    return runs, saved
+
+
+def test_spreads_runs_the_other_seed_offsets_into_a_temporary_folder(monkeypatch):
+    runs, saved = _fake_runs(monkeypatch)
+    chapter = report.ROOT / "book" / "06_denoising.ipynb"
+    assert report.main(["--spreads", str(chapter)]) == 0
+    write = {"AECOURSE_SPREADS_WRITE": "1"}
+    assert runs == [("book/06_denoising", {"AECOURSE_SEED_OFFSET": "100", **write}),
+                    ("book/06_denoising", {"AECOURSE_SEED_OFFSET": "200", **write})]
+    assert saved and not any(target == str(chapter) for target in saved)  # the stored outputs stay
+    runs.clear()
+    assert report.main(["--spreads", "--seed-offset", "300", str(chapter)]) == 0
+    assert runs == [("book/06_denoising", {"AECOURSE_SEED_OFFSET": "300", **write})]
+    with pytest.raises(SystemExit):
+        report.main(["--spreads", "--out", "/tmp/x", str(chapter)])
+
+
+def test_the_run_that_saves_the_stored_outputs_writes_the_offset_0_spreads(monkeypatch, tmp_path):
+    runs, saved = _fake_runs(monkeypatch)
+    chapter = report.ROOT / "book" / "06_denoising.ipynb"
+    assert report.main([str(chapter)]) == 0
+    assert runs == [("book/06_denoising", {"AECOURSE_SPREADS_WRITE": "1"})] and saved == [str(chapter)]
+    runs.clear()
+    assert report.main(["--out", str(tmp_path), "--seed-offset", "100", str(chapter)]) == 0
+    assert runs == [("book/06_denoising", {"AECOURSE_SEED_OFFSET": "100"})]  # a trial run writes nothing

@@ -136,7 +136,8 @@ def test_progress_counts_epochs_across_fit_calls_and_keeps_quiet_when_asked(clea
 
 
 def test_a_pip_install_carries_the_store(tmp_path):
-    """On Colab the course is pip-installed from a clone, not used in place: the wheel must hold the store."""
+    """On Colab the course is pip-installed from a clone, not used in place: the wheel must hold the
+    store, and the seed spreads the chapters show."""
     import subprocess
     import sys
     import zipfile
@@ -153,7 +154,8 @@ def test_a_pip_install_carries_the_store(tmp_path):
                     str(tmp_path), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("aecourse-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    wanted = {"aecourse/store/manifest.json"} | {f"aecourse/store/{e['file']}" for e in store.entries().values()}
+    wanted = {"aecourse/store/manifest.json", "aecourse/seed_spreads.json"} | {
+        f"aecourse/store/{e['file']}" for e in store.entries().values()}
     assert wanted <= names, sorted(wanted - names)
 
 
