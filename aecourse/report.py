@@ -31,6 +31,7 @@ on many laptops), run ``ONEDNN_MAX_CPU_ISA=AVX2 python -m aecourse.report --out 
 """
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -155,11 +156,15 @@ def run_notebook(path, timeout=600, allow_errors=False, env=None, cell_seconds=N
         # folder): over TCP, ipykernel warns on every start that the kernel's traffic is
         # unencrypted, a line the reader of the report cannot act on.
         local = {"transport": "ipc", "ip": f"{sockets}/kernel"} if os.name == "posix" else {}
-        client = NotebookClient(nb, km=KernelManager(kernel_name="python3", **local), timeout=timeout,
+        km = KernelManager(kernel_name="python3", **local)
+        client = NotebookClient(nb, km=km, timeout=timeout,
                                 kernel_name="python3", record_timing=False, allow_errors=allow_errors,
                                 resources={"metadata": {"path": str(Path(path).parent)}})
         started = time.perf_counter()  # a reader's wait includes starting the kernel
-        with client.setup_kernel(env=kernel_env):
+        # nbclient leaves a kernel manager it was given running: each notebook's kernel lived
+        # until this process ended (one more TensorFlow process per notebook), then warned
+        # "Parent appears to have exited"
+        with _shut_down_after(km), client.setup_kernel(env=kernel_env):
             for index, cell in enumerate(nb.cells):
                 cell_started = time.perf_counter()
                 client.execute_cell(cell, index)
@@ -174,6 +179,15 @@ def run_notebook(path, timeout=600, allow_errors=False, env=None, cell_seconds=N
                 nb.cells.append(probe)
                 client.execute_cell(probe, len(nb.cells) - 1)
     return seconds, json.loads(nbformat.writes(nb))
+
+
+@contextlib.contextmanager
+def _shut_down_after(km):
+    try:
+        yield
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=False)
 
 
 def save_notebook(nb, target):

@@ -70,9 +70,11 @@ def test_every_notebook_is_committed_executed():
         assert not unrun, f"{report._key(path)}: code cells {unrun} have no stored execution; run the notebook and save it"
 
 
-def test_running_a_notebook_prints_nothing_of_the_kernels_transport(tmp_path):
+def test_running_a_notebook_prints_nothing_of_the_kernels_transport_and_ends_its_kernel(tmp_path):
     # Over TCP ipykernel warns on every start that the kernel's traffic is unencrypted: once per notebook
-    # in `python -m aecourse.report`, a line the reader cannot act on.
+    # in `python -m aecourse.report`, a line the reader cannot act on. And a kernel left running
+    # (nbclient does not shut down a kernel manager it is given) lives, TensorFlow and all, until
+    # the command ends, then warns "Parent appears to have exited".
     import subprocess
     import sys
 
@@ -80,11 +82,14 @@ def test_running_a_notebook_prints_nothing_of_the_kernels_transport(tmp_path):
 
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), path)
-    code = ("import sys\nfrom aecourse.report import run_notebook\n_, nb = run_notebook(sys.argv[1])\n"
-            "print(''.join(nb['cells'][0]['outputs'][0]['text']), end='')")
+    code = ("import os, sys\nfrom aecourse.report import run_notebook\n_, nb = run_notebook(sys.argv[1])\n"
+            "print(''.join(nb['cells'][0]['outputs'][0]['text']), end='')\n"
+            "children = [p for p in os.listdir('/proc') if p.isdigit() and open(f'/proc/{p}/stat').read()"
+            ".rsplit(')', 1)[1].split()[1] == str(os.getpid())]\nprint('children', children)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
-    assert done.stdout == "42\n", done.stderr
+    assert done.stdout == "42\nchildren []\n", done.stdout + done.stderr
     assert "without encryption" not in done.stderr and "TCP" not in done.stderr, done.stderr
+    assert "Parent appears to have exited" not in done.stderr, done.stderr
 
 
 def _fake_runs(monkeypatch):
