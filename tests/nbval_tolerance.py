@@ -92,6 +92,9 @@ KINDS = {
     "angle": Tolerance(absolute=0.5),
     # a ratio of two trained errors or a relative gain (112 %, 12 % less): moved up to 0.07
     "ratio": Tolerance(absolute=0.10),
+    # the rise of a count of tens of digits (ch10's misclassified digits, 57 -> 85, +49 %): a few
+    # digits on a class boundary flipping moved it by 0.17 with oneDNN held to SSE4.1, 0.14 with a seed
+    "count_rise": Tolerance(absolute=0.25),
     # a statistic of a trained model's weights, codes or samples (norms, cosines, diversity): up to 0.9 %
     "value": Tolerance(relative=0.10, absolute=0.01),
     # where an unconstrained code lands (its mean and spread): moved up to 13 %; a new seed puts it anywhere
