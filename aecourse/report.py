@@ -21,7 +21,7 @@ nothing in it is typed by hand.
 
 A chapter shows the spread over seed offsets 0, 100 and 200 of the numbers it compares
 (:mod:`aecourse.spreads`). ``--spreads`` runs the chapters at offsets 100 and 200 (or at
-``--seed-offset N`` alone), their outputs going to a temporary folder, and writes their
+``--seed-offset N`` alone), saving no notebook, and writes their
 recorded values into ``aecourse/seed_spreads.json``; every run that saves the outputs in
 place writes the offset-0 values, so the file and the stored outputs come from the same run.
 
@@ -207,6 +207,10 @@ def failed_cells(nb):
             for output in cell.get("outputs", []) if output.get("output_type") == "error"]
 
 
+def _is_lesson_check(cell):
+    return "lesson-check" in cell.get("metadata", {}).get("tags", [])
+
+
 def _stored_rows():
     """The committed table as {notebook: (seconds, key result, meaning)}; empty when there is none."""
     if not TABLE.exists():
@@ -330,22 +334,19 @@ def rebuild_store(paths):
 def spreads(paths, offsets):
     """Run each notebook at each seed offset, writing its recorded values; 1 when a cell raised.
 
-    The executed notebooks go to a temporary folder, which is removed: only the values
-    written into :data:`aecourse.spreads.SPREADS` are kept.
+    Only the values written into :data:`aecourse.spreads.SPREADS` are kept: the executed
+    notebooks are not saved, so the stored outputs stay those of offset 0.
     """
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="aecourse-spreads-") as out:
-        for offset in offsets:
-            env = {"AECOURSE_SEED_OFFSET": str(offset), "AECOURSE_SPREADS_WRITE": "1"}
-            for path in paths:
-                seconds, nb = run_notebook(path, allow_errors=True, env=env)
-                save_notebook(nb, Path(out) / str(offset) / f"{_key(path)}.ipynb")
-                print(f"{_key(path):40s} {seconds:6.1f} s  seed offset {offset}", flush=True)
-                for index, name, message in failed_cells(nb):
-                    failures += 1
-                    lesson = "lesson-check" in nb["cells"][index].get("metadata", {}).get("tags", [])
-                    print(f"    {'lesson check ' * lesson}cell {index} raised {name}: {message}".rstrip(),
-                          flush=True)
+    for offset in offsets:
+        env = {"AECOURSE_SEED_OFFSET": str(offset), "AECOURSE_SPREADS_WRITE": "1"}
+        for path in paths:
+            seconds, nb = run_notebook(path, allow_errors=True, env=env)
+            print(f"{_key(path):40s} {seconds:6.1f} s  seed offset {offset}", flush=True)
+            for index, name, message in failed_cells(nb):
+                failures += 1
+                lesson = "lesson check " if _is_lesson_check(nb["cells"][index]) else ""
+                print(f"    {lesson}cell {index} raised {name}: {message}".rstrip(), flush=True)
     print(f"wrote the values recorded at seed offsets {', '.join(map(str, offsets))};"
           f" {failures} cells raised")
     return 1 if failures else 0
@@ -377,8 +378,8 @@ def main(argv=None):
                         help="first run the notebooks with every model trained (AECOURSE_RETRAIN=1), writing the"
                              " models they take from aecourse/store afresh, then run them as usual")
     parser.add_argument("--spreads", action="store_true",
-                        help="run the notebooks at seed offsets 100 and 200 (or --seed-offset N) into a temporary"
-                             " folder and write the values they record into aecourse/seed_spreads.json")
+                        help="run the notebooks at seed offsets 100 and 200 (or --seed-offset N), saving no notebook,"
+                             " and write the values they record into aecourse/seed_spreads.json")
     args = parser.parse_args(argv)
     if args.spreads:
         if args.check or args.out or args.rebuild_store or args.profile:
@@ -416,7 +417,7 @@ def main(argv=None):
         print(f"{_key(path):40s} {seconds:6.1f} s  {value} {meaning}", flush=True)
         for index, name, message in failed:
             failures += 1
-            if "lesson-check" in nb["cells"][index].get("metadata", {}).get("tags", []):
+            if _is_lesson_check(nb["cells"][index]):
                 lessons_failed.append(f"{_key(path)} cell {index}")
             print(f"    cell {index} raised {name}: {message}".rstrip(), flush=True)
     if args.profile:
