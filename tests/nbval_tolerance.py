@@ -103,6 +103,9 @@ KINDS = {
     "epoch": Tolerance(absolute=1, integers=True),
     # a count of digits or code units a trained model gets wrong or leaves unused: moved by 1, by 8 with a seed
     "count": Tolerance(relative=0.5, absolute=3, integers=True),
+    # how many of a decoded 20 x 20 grid's cells a judge gives one class (ch11): the cells on a class
+    # boundary change hands, up to 9 of 400 on one core, 7 with oneDNN held to SSE4.1
+    "grid_cells": Tolerance(absolute=15, integers=True),
 }
 
 # A number: optional sign, digits with a decimal point or exponent, or an integer; optional %.
