@@ -75,12 +75,12 @@ def test_student_sees_public_checks_fail_then_pass(tmp_path):
     assert "q1 results:" in untouched['grader.check("q1")'] and "Test case failed" in untouched['grader.check("q1")']
     # In plain words, with no line of a test file the student cannot see.
     assert "write the body of pca_reconstruct in place of ..." in untouched['grader.check("q1")']
-    assert "fill in your answer for test_mse_32 in place of ..." in untouched['grader.check("q2")']
+    assert "fill in your answer for test_mse_32 in place of ..." in untouched['grader.check("q3")']
     assert "Error at line" not in "".join(untouched.values())
     from test_grading import ANSWERS
 
     filled = run_as_student(tmp_path / "after", fill=ANSWERS)
-    for question in ("q1", "q2", "q3"):
+    for question in ("q1", "q2", "q3", "q4"):
         assert f"{question} results: All test cases passed!" in filled[f'grader.check("{question}")'], filled[f'grader.check("{question}")']
     # The hidden tests are not in the student's notebook, so a student cannot see or run them.
     assert "hidden" not in filled['grader.check("q1")'].lower()

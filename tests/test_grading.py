@@ -52,7 +52,8 @@ ANSWERS = {
         "    return model.inverse_transform(codes)\n"
     ),
     "test_mse_32 = ": "test_mse_32 = float(np.mean((x_test - pca_reconstruct(x_train, x_test, 32)) ** 2))\n",
-    "q2_reason = ": 'q2_reason = "C"\n',
+    "q2_prediction = ": 'q2_prediction = "B"\n',
+    "q3_reason = ": 'q3_reason = "C"\n',
     "def k_for_variance": (
         "def k_for_variance(x_fit, share):\n"
         "    ratios = PCA().fit(x_fit).explained_variance_ratio_\n"
@@ -259,7 +260,7 @@ def test_every_submission_gets_a_row_per_question_and_a_total(graded):
     assert len(graded["kinds"]) >= 15
     for name in [*graded["kinds"], *graded["expected"]]:
         questions = [r["question"] for r in rows if r["submission"] == csv_safe(name)]
-        assert questions == ["q1", "q2", "q3", "total"], name
+        assert questions == ["q1", "q2", "q3", "q4", "total"], name
         for row in rows:
             if row["submission"] == csv_safe(name) and float(row["score"]) < float(row["possible"]):
                 assert row["comment"].strip(), f"{name} {row['question']} lost points without a reason"
@@ -269,7 +270,7 @@ def test_good_submissions_get_full_marks(graded):
     for name, kind in graded["kinds"].items():
         if kind == "good":
             record = graded["records"][name]
-            assert record["total"] == record["possible"] == 8, (name, record["problems"], record["questions"])
+            assert record["total"] == record["possible"] == 9, (name, record["problems"], record["questions"])
 
 
 def score(graded, name):
@@ -292,20 +293,20 @@ def test_unreadable_files_score_zero_with_the_reason(graded, name, expected):
 
 def test_syntax_error_costs_only_its_question(graded):
     scores, problems = score(graded, "syntax_error.ipynb")
-    assert scores == {"q1": 3, "q2": 0, "q3": 3}
+    assert scores == {"q1": 3, "q2": 1, "q3": 1, "q4": 3}  # q3's letter keeps its point
     assert "syntax error on line 1" in problems
 
 
 def test_exception_costs_only_its_question(graded):
     scores, problems = score(graded, "exception.ipynb")
-    assert scores == {"q1": 0, "q2": 0, "q3": 3}  # q2 uses the broken function
+    assert scores == {"q1": 0, "q2": 1, "q3": 1, "q4": 3}  # q3's MSE uses the broken function
     assert "ZeroDivisionError" in problems
     assert "ZeroDivisionError" in graded["records"]["exception.ipynb"]["questions"]["q1"]["comment"]
 
 
 def test_endless_loop_is_interrupted_and_the_rest_still_graded(graded):
     scores, problems = score(graded, "endless_loop.ipynb")
-    assert scores["q1"] == 3 and scores["q2"] == 2 and scores["q3"] < 3
+    assert scores["q1"] == 3 and scores["q2"] == 1 and scores["q3"] == 2 and scores["q4"] < 3
     assert f"more than {LIMITS.cell_timeout:g} s of CPU time and was interrupted" in problems
 
 
@@ -334,7 +335,7 @@ def test_memory_hog_is_stopped(graded):
 
 def test_writes_outside_the_sandbox_change_nothing(graded):
     scores, problems = score(graded, "vandal.ipynb")
-    assert scores == {"q1": 3, "q2": 2, "q3": 3}  # its answers are right; only the vandalism failed
+    assert scores == {"q1": 3, "q2": 1, "q3": 2, "q4": 3}  # its answers are right; only the vandalism failed
     assert "FileNotFoundError" in problems  # the instructor's folder does not exist in the sandbox
     assert (graded["instructor"] / "grades.csv").read_text() == "alice,8\nbob,8\n"
     text = printed(graded, "vandal.ipynb")
@@ -355,7 +356,7 @@ def test_missing_function_is_named_in_the_feedback(graded):
 
 def test_huge_output_is_truncated_and_reported(graded):
     scores, problems = score(graded, "huge_output.ipynb")
-    assert scores == {"q1": 3, "q2": 2, "q3": 3}
+    assert scores == {"q1": 3, "q2": 1, "q3": 2, "q4": 3}
     assert f"outputs passed {LIMITS.max_output_bytes:,} bytes" in problems
     executed = graded["out"] / graded["records"]["huge_output.ipynb"]["files"]["executed"]
     assert executed.stat().st_size < 2 * LIMITS.max_output_bytes
@@ -371,7 +372,7 @@ def test_feedback_json_holds_otter_feedback_for_every_question(graded):
     feedback = json.loads((graded["out"] / "feedback.json").read_text())
     assert set(feedback) == set(graded["kinds"]) | set(graded["expected"])
     alice = feedback["good_alice.ipynb"]
-    assert alice["total"] == 8 and alice["problems"] == []
+    assert alice["total"] == 9 and alice["problems"] == []
     assert "q1: all tests passed" in alice["questions"]["q1"]["feedback"]
     assert "a test failed: pca_reconstruct: ZeroDivisionError" in feedback["exception.ipynb"]["questions"]["q1"]["feedback"]
 
@@ -383,7 +384,7 @@ def test_batch_finishes_within_its_time_limits(graded):
 
 
 def test_untouched_exercise_scores_zero_and_solution_full_marks(graded):
-    assert graded["records"]["good_bob.ipynb"]["total"] == 8  # the master notebook itself
+    assert graded["records"]["good_bob.ipynb"]["total"] == 9  # the master notebook itself
     untouched = graded["records"]["untouched.ipynb"]
     assert untouched["total"] == 0 and untouched["status"] == "graded"
     for question in untouched["questions"].values():

@@ -271,7 +271,7 @@ print("environment:", sorted(os.environ.items()))
 print("aecourse from", aecourse.__file__, "runner", hashlib.sha256(open(runner.__file__, "rb").read()).hexdigest())
 """
 # --- issue 21: names the judge did not ask for, and widget messages --------------------------
-BUGGY = {"def pca_reconstruct": (  # fits on the images it reconstructs: 3 of 8 (q3) on the instructor's data
+BUGGY = {"def pca_reconstruct": (  # fits on the images it reconstructs: 5 of 9 (q2, q3's letter, q4) on the instructor's data
     "def pca_reconstruct(x_fit, x, k):\n    model = PCA(k).fit(x)\n    return model.inverse_transform(model.transform(x))\n")}
 INJECT_SET_UP = """
 try:
@@ -315,7 +315,7 @@ def make_attacks(folder, targets):
 
     The honest students and the untouched exercise are make_batch's.
     """
-    expected = {"good_alice.ipynb": 8, "good_bob.ipynb": 8, "untouched.ipynb": 0}
+    expected = {"good_alice.ipynb": 9, "good_bob.ipynb": 9, "untouched.ipynb": 0}
 
     def save(name, nb, score):
         nbformat.write(nb, folder / name)
@@ -328,7 +328,7 @@ def make_attacks(folder, targets):
         "kill_everything": KILL_ALL,  # escaping
         "find_hidden_tests": FIND_HIDDEN, "environment": ENV,  # leaks
     }
-    after_honest_answers = {  # the filled exercise (8 points) with the attack after its first answer
+    after_honest_answers = {  # the filled exercise (9 points) with the attack after its first answer
         "syscalls": SYSCALLS, "daemon": f"TARGETS = {targets!r}\n" + DAEMON.format(mark=MARK),  # escaping
         "setsid_swarm": SWARM, "raw_fd_flood": RAW_FLOOD, "memory_child": MEMORY_CHILD, "disk_fills": FILLS,
         "images": IMAGES,  # breaking the batch
@@ -336,17 +336,17 @@ def make_attacks(folder, targets):
     for name, source in on_blank.items():
         save(f"{name}.ipynb", appended(blank(), source), 0)
     for name, source in after_honest_answers.items():
-        save(f"{name}.ipynb", with_extra_cell(filled_exercise(), source), 8)
-    save("honest_bug.ipynb", filled_exercise(**BUGGY), 3)
-    save("inject_set_up.ipynb", with_extra_cell(filled_exercise(**BUGGY), INJECT_SET_UP), 3)
-    save("widget_malformed.ipynb", with_extra_cell(filled_exercise(), WIDGET_MALFORMED), 8)
-    save("widget_real.ipynb", with_extra_cell(filled_exercise(), WIDGET_REAL), 8)
+        save(f"{name}.ipynb", with_extra_cell(filled_exercise(), source), 9)
+    save("honest_bug.ipynb", filled_exercise(**BUGGY), 5)
+    save("inject_set_up.ipynb", with_extra_cell(filled_exercise(**BUGGY), INJECT_SET_UP), 5)
+    save("widget_malformed.ipynb", with_extra_cell(filled_exercise(), WIDGET_MALFORMED), 9)
+    save("widget_real.ipynb", with_extra_cell(filled_exercise(), WIDGET_REAL), 9)
     # gradebook names: honest work under awkward names and formats
-    save("a" * 243 + ".ipynb", filled_exercise(), 8)  # 249 bytes, the longest legal name
-    save("Homework.IPYNB", filled_exercise(), 8)
-    save('=HYPERLINK("evil.example","click").ipynb', filled_exercise(), 8)
-    save("+1 spaces and ünïcödé.ipynb", filled_exercise(), 8)
-    save("old_format.ipynb", filled_exercise(), 8)
+    save("a" * 243 + ".ipynb", filled_exercise(), 9)  # 249 bytes, the longest legal name
+    save("Homework.IPYNB", filled_exercise(), 9)
+    save('=HYPERLINK("evil.example","click").ipynb', filled_exercise(), 9)
+    save("+1 spaces and ünïcödé.ipynb", filled_exercise(), 9)
+    save("old_format.ipynb", filled_exercise(), 9)
     nbformat.write(nbformat.convert(filled_exercise(), 3), folder / "old_format.ipynb")
     os.mkfifo(folder / "fifo.ipynb")
     expected["fifo.ipynb"] = 0
@@ -468,7 +468,7 @@ def test_one_feedback_file_per_student(graded):
     names = sorted(p.name for p in (graded["out"] / "feedback").iterdir())
     assert names == sorted(disk_name(n, ".md") for n in graded["records"])
     alice = (graded["out"] / "feedback" / disk_name("good_alice.ipynb", ".md")).read_text()
-    assert "8 of 8 points" in alice
+    assert "9 of 9 points" in alice
 
 
 def test_gradebook_names_are_safe(graded):
@@ -478,8 +478,8 @@ def test_gradebook_names_are_safe(graded):
     assert len(totals) == len(graded["records"])
     for row in rows:
         assert not row["submission"].startswith(FORMULA_START) and not row["comment"].startswith(FORMULA_START)
-    assert totals["'=HYPERLINK(\"evil.example\",\"click\").ipynb"] == 8
-    assert totals["Homework.IPYNB"] == 8 and totals["a" * 243 + ".ipynb"] == 8
+    assert totals["'=HYPERLINK(\"evil.example\",\"click\").ipynb"] == 9
+    assert totals["Homework.IPYNB"] == 9 and totals["a" * 243 + ".ipynb"] == 9
     assert "not a regular file" in graded["records"]["fifo.ipynb"]["problems"][0]
 
 
@@ -501,7 +501,7 @@ def test_without_the_sandbox_the_copying_attacks_work(tmp_path):
     records = {r["submission"]: r for r in grade_folder(folder, ASSIGNMENT, tmp_path / "out", jobs=2,
                                                         limits=LIMITS, progress=False,
                                                         unsafe_no_sandbox=True)}
-    assert records["copy_solution.ipynb"]["total"] == 8  # what the sandbox prevents
+    assert records["copy_solution.ipynb"]["total"] == 9  # what the sandbox prevents
     executed = nbformat.read(tmp_path / "out" / records["find_hidden_tests.ipynb"]["files"]["executed"], 4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "02_mnist_pca.ipynb" in text.split("hidden tests found:")[1]
@@ -546,5 +546,5 @@ def test_an_interrupted_or_killed_grader_leaves_no_process_and_resumes(tmp_path,
     records = {json.loads(p.read_text())["submission"]: p.read_text() for p in (out / "results").glob("*.json")}
     assert sorted(records) == ["a_daemon.ipynb", "b.ipynb", "c.ipynb"]
     assert records["a_daemon.ipynb"] == a_done and records["b.ipynb"] == b_done  # not graded again
-    assert json.loads(b_done)["total"] == 8 and json.loads(records["c.ipynb"])["questions"]["q1"]["score"] < 3
+    assert json.loads(b_done)["total"] == 9 and json.loads(records["c.ipynb"])["questions"]["q1"]["score"] < 3
     assert not (tmp_path / "victim").exists()

@@ -129,7 +129,7 @@ def test_the_cluster_scores_every_submission_as_local_grading_does(graded, clust
     got = {r["submission"]: {q: v["score"] for q, v in r["questions"].items()} for r in records}
     local = {n: {q: v["score"] for q, v in graded["records"][n]["questions"].items()} for n in THROUGH_THE_CLUSTER}
     assert got == local
-    assert got["good_alice.ipynb"] == {"q1": 3, "q2": 2, "q3": 3} and sum(got["untouched.ipynb"].values()) == 0
+    assert got["good_alice.ipynb"] == {"q1": 3, "q2": 1, "q3": 2, "q4": 3} and sum(got["untouched.ipynb"].values()) == 0
     for process in cluster.workers.values():
         assert sandbox_processes(process.pid) == []  # nothing of any job outlives it, on the workers too
     with open(tmp_path / "out" / "grades.csv", newline="") as f:

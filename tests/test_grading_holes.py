@@ -97,13 +97,13 @@ def test_the_tests_calls_share_the_submissions_wall_clock_backstop(tiny):
 
 def test_only_declared_answers_reach_the_tests_and_set_up_values_win(graded):  # noqa: F811
     scores, problems = score(graded, "inject_set_up.ipynb")
-    assert scores == {"q1": 0, "q2": 0, "q3": 3}  # what its buggy function earns on the instructor's data
+    assert scores == {"q1": 0, "q2": 1, "q3": 1, "q4": 3}  # what its buggy function earns on the instructor's data
     assert "names the assignment does not ask for (x_test, x_train)" in problems
-    assert score(graded, "honest_bug.ipynb")[0] == scores  # before: 8 of 8, the tests ran on its own data
+    assert score(graded, "honest_bug.ipynb")[0] == scores  # before: 9 of 9, the tests ran on its own data
 
 
 @pytest.mark.parametrize("name", ["widget_malformed.ipynb", "widget_real.ipynb"])
 def test_widget_and_comm_messages_cost_nothing(graded, name):  # noqa: F811
     scores, problems = score(graded, name)
-    assert sum(scores.values()) == 8, problems  # before: 0 of 8 for the malformed one, "the sandbox failed"
+    assert sum(scores.values()) == 9, problems  # before: 0 of 9 for the malformed one, "the sandbox failed"
     assert "sandbox failed" not in problems and "could not follow" not in problems

@@ -75,7 +75,7 @@ def test_public_checks_are_written_where_otter_on_colab_reads_them(tmp_path):
     from aecourse.notebooks import write_public_tests
 
     paths = write_public_tests(ROOT / "exercises" / "02_mnist_pca" / "02_mnist_pca.ipynb", tmp_path / "tests")
-    assert [p.name for p in paths] == ["q1.py", "q2.py", "q3.py"]
+    assert [p.name for p in paths] == ["q1.py", "q2.py", "q3.py", "q4.py"]
     assert "hidden=True" not in paths[0].read_text()
 
 

@@ -129,13 +129,13 @@ def test_the_judge_scores_the_plain_value_not_the_object():
         __eq__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
         __sub__ = __rsub__ = __abs__ = lambda self, *other: self
 
-    tests = {"q2": autograder_tests("02_mnist_pca")["q2"]}
+    tests = {"q3": autograder_tests("02_mnist_pca")["q3"]}
     digits = np.random.default_rng(0).random((50, 40))
-    env = {"test_mse_32": Yes(0.5), "q2_reason": "c", "x_train": digits, "x_test": digits[:10]}
-    fooled = run_tests(tests, env)["q2"]["score"]
-    honest = run_tests(tests, {**env, "test_mse_32": roundtrip(Yes(0.5))})["q2"]["score"]
+    env = {"test_mse_32": Yes(0.5), "q3_reason": "c", "x_train": digits, "x_test": digits[:10]}
+    fooled = run_tests(tests, env)["q3"]["score"]
+    honest = run_tests(tests, {**env, "test_mse_32": roundtrip(Yes(0.5))})["q3"]["score"]
     assert fooled > honest  # the control: in-process, the object fools the tests
-    assert honest == 0
+    assert honest == 1  # the letter's point; the MSE's is lost
 
 
 # --- cgroups ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ shortcuts need no training: untrained models, weights that are not shared or not
 and training steps that return, update or differentiate the wrong thing.
 """
 
+import aecourse
 import keras
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import tensorflow as tf
 from shortcuts import given, scores, solution
 
 NAME = "04_single_layer"
-POINTS = {"q1": 3.0, "q2": 2.0, "q3": 3.0, "q4": 3.0, "q5": 2.0, "q6": 1.0}
+POINTS = {"q1": 3.0, "q2": 1.0, "q3": 2.0, "q4": 3.0, "q5": 3.0, "q6": 2.0, "q7": 1.0}
 
 
 def wrong_scores_zero(question, **wrong):
@@ -45,22 +46,40 @@ def test_q1_shortcuts_score_zero(wrong):
     wrong_scores_zero("q1", build_autoencoder=wrong)
 
 
-# --- q2 ----------------------------------------------------------------------------------
-def test_q2_an_untrained_autoencoder_scores_zero():
+# --- q2: the prediction of training on the squared error ---------------------------------
+def test_training_on_the_squared_error_changes_the_test_mse_by_less_than_10_percent_as_q2_says():
+    """The fact behind q2's answer (b), at seed offset 0 (1.01-1.06 times at offsets 0, 100, 200)."""
+    data, s = given(NAME), solution(NAME)
+    x_train, x_test = data["x_train"], data["x_test"]
+    aecourse.seed_everything(1)
+    autoencoder, _ = s["build_autoencoder"](100)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss=keras.losses.MeanSquaredError())
+    autoencoder.fit(x_train, x_train, epochs=5, batch_size=64, verbose=0)
+    ratio = float(np.mean((x_test - np.asarray(autoencoder(x_test))) ** 2)) / s["test_mse"]
+    assert 0.9 < ratio < 1.1, ratio
+
+
+@pytest.mark.parametrize("letter", ["a", "c", "", "b, c"])
+def test_q2_wrong_predictions_score_zero(letter):
+    wrong_scores_zero("q2", q2_prediction=letter)
+
+
+# --- q3 ----------------------------------------------------------------------------------
+def test_q3_an_untrained_autoencoder_scores_zero():
     x_test = given(NAME)["x_test"]
     keras.utils.set_random_seed(5)
     autoencoder, encoder = solution(NAME)["build_autoencoder"](100)
-    wrong_scores_zero("q2", autoencoder=autoencoder, encoder=encoder,
+    wrong_scores_zero("q3", autoencoder=autoencoder, encoder=encoder,
                       codes_test=np.asarray(encoder(x_test)),
                       test_mse=float(np.mean((x_test - np.asarray(autoencoder(x_test))) ** 2)))
 
 
-def test_q2_the_training_digits_error_scores_zero():
+def test_q3_the_training_digits_error_scores_zero():
     s, x_train = solution(NAME), given(NAME)["x_train"]
-    wrong_scores_zero("q2", test_mse=float(np.mean((x_train - np.asarray(s["autoencoder"](x_train))) ** 2)))
+    wrong_scores_zero("q3", test_mse=float(np.mean((x_train - np.asarray(s["autoencoder"](x_train))) ** 2)))
 
 
-# --- q3 ----------------------------------------------------------------------------------
+# --- q4 ----------------------------------------------------------------------------------
 class Untied(keras.Model):  # a decoder of its own: not tied
     def __init__(self, n_hidden=500, **kwargs):
         super().__init__(**kwargs)
@@ -97,11 +116,11 @@ class LinearDecoder(keras.Model):  # tied, but no sigmoid on the output
 
 
 @pytest.mark.parametrize("wrong", [Untied, LinearDecoder])
-def test_q3_shortcuts_score_zero(wrong):
-    wrong_scores_zero("q3", TiedAutoencoder=wrong)
+def test_q4_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q4", TiedAutoencoder=wrong)
 
 
-# --- q4 ----------------------------------------------------------------------------------
+# --- q5 ----------------------------------------------------------------------------------
 BCE = keras.losses.BinaryCrossentropy()
 
 
@@ -139,24 +158,24 @@ def only_the_kernels(model, optimizer, x_batch):
 
 @pytest.mark.parametrize("wrong", [loss_after_the_update, gradient_of_the_mse, the_sum_over_pixels,
                                    only_the_kernels])
-def test_q4_shortcuts_score_zero(wrong):
-    wrong_scores_zero("q4", train_step=wrong)
-
-
-# --- q5 ----------------------------------------------------------------------------------
-def test_q5_an_untrained_tied_model_scores_zero():
-    x_test = given(NAME)["x_test"]
-    keras.utils.set_random_seed(7)
-    tied = solution(NAME)["TiedAutoencoder"](100)
-    wrong_scores_zero("q5", tied=tied, tied_test_mse=float(np.mean((x_test - np.asarray(tied(x_test))) ** 2)))
-
-
-def test_q5_batch_losses_instead_of_epoch_losses_score_zero():
-    wrong_scores_zero("q5", epoch_losses=[0.69, 0.52, 0.41])  # the first three batches
+def test_q5_shortcuts_score_zero(wrong):
+    wrong_scores_zero("q5", train_step=wrong)
 
 
 # --- q6 ----------------------------------------------------------------------------------
-def test_an_untrained_autoencoder_outputs_about_half_everywhere_as_q6_says():
+def test_q6_an_untrained_tied_model_scores_zero():
+    x_test = given(NAME)["x_test"]
+    keras.utils.set_random_seed(7)
+    tied = solution(NAME)["TiedAutoencoder"](100)
+    wrong_scores_zero("q6", tied=tied, tied_test_mse=float(np.mean((x_test - np.asarray(tied(x_test))) ** 2)))
+
+
+def test_q6_batch_losses_instead_of_epoch_losses_score_zero():
+    wrong_scores_zero("q6", epoch_losses=[0.69, 0.52, 0.41])  # the first three batches
+
+
+# --- q7 ----------------------------------------------------------------------------------
+def test_an_untrained_autoencoder_outputs_about_half_everywhere_as_q7_says():
     x_test = given(NAME)["x_test"]
     keras.utils.set_random_seed(0)
     out = np.asarray(solution(NAME)["build_autoencoder"](100)[0](x_test))
@@ -166,5 +185,5 @@ def test_an_untrained_autoencoder_outputs_about_half_everywhere_as_q6_says():
 
 
 @pytest.mark.parametrize("letter", ["a", "b", "c", ""])
-def test_q6_wrong_choices_score_zero(letter):
-    assert scores(NAME, {"q6_reason": letter}, ["q6"])["q6"] == (0.0, 1.0)
+def test_q7_wrong_choices_score_zero(letter):
+    assert scores(NAME, {"q7_reason": letter}, ["q7"])["q7"] == (0.0, 1.0)

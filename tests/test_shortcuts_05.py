@@ -22,7 +22,8 @@ def score(answers, question):
 
 def test_the_solution_scores_full_marks():
     got = scores(NAME, solution(NAME))
-    assert got == {q: (p, p) for q, p in (("q1", 3.0), ("q2", 3.0), ("q3", 3.0), ("q4", 2.0))}
+    points = (("q1", 3.0), ("q2", 1.0), ("q3", 3.0), ("q4", 3.0), ("q5", 2.0))
+    assert got == {q: (p, p) for q, p in points}
 
 
 def stacked_with(code_activation=None, hidden_activation="relu"):
@@ -55,6 +56,25 @@ def test_q1_shortcuts_score_zero(wrong):
     assert score({**solution(NAME), "build_stacked": wrong}, "q1") == (0.0, 3.0)
 
 
+def test_pca_beats_the_64_number_autoencoder_as_q2_says():
+    """The fact behind q2's answer (c), at seed offset 0 (1.87-2.13 times at offsets 0, 100, 200)."""
+    data = given(NAME)
+    x_train, x_test = data["x_train"], data["x_test"]
+    keras.utils.set_random_seed(2)
+    _, _, autoencoder = solution(NAME)["build_stacked"]([256, 128, 64])
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
+                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
+    autoencoder.fit(x_train, x_train, epochs=8, batch_size=64, verbose=0)
+    pca = PCA(n_components=64, svd_solver="full").fit(x_train)
+    pca_mse = float(np.mean((x_test - pca.inverse_transform(pca.transform(x_test))) ** 2))
+    assert 1.5 * pca_mse < mse(autoencoder, x_test), (mse(autoencoder, x_test), pca_mse)
+
+
+@pytest.mark.parametrize("letter", ["a", "b", "", "c, a"])
+def test_q2_wrong_predictions_score_zero(letter):
+    assert score({**solution(NAME), "q2_prediction": letter}, "q2") == (0.0, 1.0)
+
+
 def pca_as_keras(k):
     """PCA with k components fitted on x_train, as an (encoder, autoencoder) pair of Keras models."""
     pca = PCA(n_components=k, svd_solver="full").fit(given(NAME)["x_train"])
@@ -79,13 +99,13 @@ def pca_16_on_training_digits():
     return float(np.mean((x_train - pca.inverse_transform(pca.transform(x_train))) ** 2))
 
 
-def q2_pca_instead_of_the_autoencoder():
+def q3_pca_instead_of_the_autoencoder():
     encoder, autoencoder = pca_as_keras(16)
     return {"encoder_16": encoder, "autoencoder_16": autoencoder,
             "mse_ae_16": mse(autoencoder, given(NAME)["x_test"])}
 
 
-def q2_untrained():
+def q3_untrained():
     keras.utils.set_random_seed(0)
     encoder, _, autoencoder = solution(NAME)["build_stacked"]([256, 128, 16])
     return {"encoder_16": encoder, "autoencoder_16": autoencoder,
@@ -93,19 +113,19 @@ def q2_untrained():
 
 
 def test_pca_as_keras_is_pca():
-    """The shortcut below really is PCA-16: its error is the one q2's test computes."""
+    """The shortcut below really is PCA-16: its error is the one q3's test computes."""
     x_test = given(NAME)["x_test"]
-    assert abs(q2_pca_instead_of_the_autoencoder()["mse_ae_16"] - solution(NAME)["mse_pca_16"]) < 1e-5
-    assert mse(q2_untrained()["autoencoder_16"], x_test) > 0.1  # outputs near 0.5
+    assert abs(q3_pca_instead_of_the_autoencoder()["mse_ae_16"] - solution(NAME)["mse_pca_16"]) < 1e-5
+    assert mse(q3_untrained()["autoencoder_16"], x_test) > 0.1  # outputs near 0.5
 
 
 @pytest.mark.parametrize(
     "wrong",
-    [q2_pca_instead_of_the_autoencoder, q2_untrained, lambda: {"mse_pca_16": pca_16_on_training_digits()}],
+    [q3_pca_instead_of_the_autoencoder, q3_untrained, lambda: {"mse_pca_16": pca_16_on_training_digits()}],
     ids=["pca_instead_of_the_autoencoder", "untrained", "pca_error_on_the_training_digits"],
 )
-def test_q2_shortcuts_score_zero(wrong):
-    assert score({**solution(NAME), **wrong()}, "q2") == (0.0, 3.0)
+def test_q3_shortcuts_score_zero(wrong):
+    assert score({**solution(NAME), **wrong()}, "q3") == (0.0, 3.0)
 
 
 def knn(train, test):
@@ -119,16 +139,16 @@ def map_answers(encoder):
     return {"encoder_2d": encoder, "codes_train_2d": train, "codes_test_2d": test, "knn_ae_2d": knn(train, test)}
 
 
-def q3_pca_instead_of_the_autoencoder():
+def q4_pca_instead_of_the_autoencoder():
     return map_answers(pca_as_keras(2)[0])
 
 
-def q3_untrained():
+def q4_untrained():
     keras.utils.set_random_seed(0)
     return map_answers(solution(NAME)["build_stacked"]([128, 64, 10, 2])[0])
 
 
-def q3_one_nearest_neighbour():
+def q4_one_nearest_neighbour():
     s = solution(NAME)
     data = given(NAME)
     one_nn = KNeighborsClassifier(n_neighbors=1).fit(s["codes_train_2d"], data["y_train"])
@@ -137,33 +157,33 @@ def q3_one_nearest_neighbour():
 
 @pytest.mark.parametrize(
     "wrong",
-    [q3_pca_instead_of_the_autoencoder, q3_untrained, q3_one_nearest_neighbour],
+    [q4_pca_instead_of_the_autoencoder, q4_untrained, q4_one_nearest_neighbour],
     ids=["pca_instead_of_the_autoencoder", "untrained", "one_nearest_neighbour"],
 )
-def test_q3_shortcuts_score_zero(wrong):
+def test_q4_shortcuts_score_zero(wrong):
     answers = wrong()
-    assert score({**solution(NAME), **answers}, "q3") == (0.0, 3.0)
+    assert score({**solution(NAME), **answers}, "q4") == (0.0, 3.0)
 
 
-def q3_pca_fitted_on_the_test_digits():
+def q4_pca_fitted_on_the_test_digits():
     """PCA-2D fitted on x_test instead of x_train (0.411 where the question's is 0.418)."""
     data = given(NAME)
     pca = PCA(n_components=2).fit(data["x_test"])
     return {"knn_pca_2d": knn(pca.transform(data["x_train"]), pca.transform(data["x_test"]))}
 
 
-def test_q3_pca_fitted_on_the_test_digits_scores_zero():
-    answers = q3_pca_fitted_on_the_test_digits()
+def test_q4_pca_fitted_on_the_test_digits_scores_zero():
+    answers = q4_pca_fitted_on_the_test_digits()
     assert answers["knn_pca_2d"] != solution(NAME)["knn_pca_2d"]  # a different number
-    assert score({**solution(NAME), **answers}, "q3") == (0.0, 3.0)
+    assert score({**solution(NAME), **answers}, "q4") == (0.0, 3.0)
 
 
-def test_the_trained_map_beats_pca_as_q4_says():
-    """q4's answer (c) explains a gap that is there: the master's map against PCA-2D."""
+def test_the_trained_map_beats_pca_as_q5_says():
+    """q5's answer (c) explains a gap that is there: the master's map against PCA-2D."""
     s = solution(NAME)
     assert s["knn_ae_2d"] > s["knn_pca_2d"] + 0.02, (s["knn_ae_2d"], s["knn_pca_2d"])
 
 
 @pytest.mark.parametrize("letter", ["a", "b", "d", "", "ac"])
-def test_q4_wrong_choices_score_zero(letter):
-    assert score({"q4_reason": letter}, "q4") == (0.0, 2.0)
+def test_q5_wrong_choices_score_zero(letter):
+    assert score({"q5_reason": letter}, "q5") == (0.0, 2.0)
