@@ -90,6 +90,9 @@ KINDS = {
     "auc": Tolerance(absolute=0.02),
     # an angle in degrees between a trained subspace and PCA's: did not move, 0.3 degrees with a new seed
     "angle": Tolerance(absolute=0.5),
+    # the PSNR gain of a model on inputs unlike those it trained on (exercise 07's plain autoencoder on
+    # noisy digits, -0.82 dB): moved 0.71 dB with oneDNN held to SSE4.1, 0.72 dB with a seed
+    "psnr_unseen": Tolerance(absolute=1.5),
     # a ratio of two trained errors or a relative gain (112 %, 12 % less): moved up to 0.07
     "ratio": Tolerance(absolute=0.10),
     # the rise of a count of tens of digits (ch10's misclassified digits, 57 -> 85, +49 %): a few

@@ -83,7 +83,7 @@ def test_every_kind_accepts_rounding_and_rejects_a_real_change():
     typical = {"mse": (0.0155, 1.3), "loss": (100.0, 1.3), "psnr": (16.4, 1.1), "share": (0.5, 1.3),
                "auc": (0.9, 1.1), "angle": (2.0, 1.3), "ratio": (0.78, 1.3), "value": (1.0, 1.3),
                "spread": (8.0, 2.0), "epoch": (5, 1.4), "count": (55, 2.0), "count_rise": (0.49, 2.0),
-               "grid_cells": (40, 1.5)}
+               "grid_cells": (40, 1.5), "psnr_unseen": (-1.5, 2.5)}
     assert set(typical) | {"exact", "solver"} == set(KINDS)
     # a convex fit's share moves by a digit or two of the 1,000 test digits, not by ten
     assert KINDS["solver"].agree(0.700, 0.699) and KINDS["solver"].agree(0.700, 0.704)

@@ -19,7 +19,10 @@ def score(answers, question):
 
 
 def test_the_solution_scores_full_marks(answers):
-    assert shortcuts.short_of_full_marks(NAME, answers) == []
+    assert shortcuts.scores(NAME, answers) == {
+        "q1": (3.0, 3.0), "q2": (2.0, 2.0), "q3": (1.0, 1.0), "q4": (3.0, 3.0),
+        "q5": (2.0, 2.0), "q6": (3.0, 3.0), "q7": (2.0, 2.0),
+    }
 
 
 def test_q1_radians_instead_of_degrees_score_0(answers):
@@ -41,42 +44,69 @@ def test_q2_layers_with_a_bias_score_0(answers):
     assert score({**answers, "build_linear_autoencoder": build_linear_autoencoder}, "q2")[0] == 0
 
 
-def test_q3_training_on_uncentred_digits_scores_0(answers):
+@pytest.fixture(scope="module")
+def uncentred(answers):
+    """The solution's autoencoder trained with Question 4's recipe on x_train, not centred."""
     keras, x_train = given(NAME)["keras"], given(NAME)["x_train"]
     keras.utils.set_random_seed(1)
     encoder, decoder, autoencoder = answers["build_linear_autoencoder"](8)
     cosine = keras.optimizers.schedules.CosineDecay(0.02, decay_steps=50 * (len(x_train) // 400))
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=cosine), loss="mse")
     autoencoder.fit(x_train, x_train, batch_size=400, epochs=50, verbose=0)  # not x_train_centred
+    return encoder, decoder, autoencoder
+
+
+def test_trained_on_raw_digits_the_subspace_is_tens_of_degrees_from_pca_s(answers, uncentred):
+    """The fact behind q3's right prediction (c): more than 10 degrees at the largest angle
+    (measured 34.1, 63.3 and 54.9 at seed offsets 0, 100 and 200), at an error about 1 %
+    above PCA's (0.8 to 0.9 %); the centred solution is at 0.03 degrees."""
+    x_train, pca_8 = given(NAME)["x_train"], answers["pca_8"]
+    _, decoder, autoencoder = uncentred
+    columns = np.transpose(decoder.get_weights()[0])
+    largest = float(np.max(answers["principal_angles"](columns, pca_8.components_.T)))
+    mse = float(np.mean((x_train - autoencoder.predict(x_train, verbose=0)) ** 2))
+    pca_mse = float(np.mean((x_train - pca_8.inverse_transform(pca_8.transform(x_train))) ** 2))
+    print(f"raw digits: largest angle {largest:.1f} degrees, MSE {mse / pca_mse - 1:+.2%} of PCA's")
+    assert largest > 10 and mse < 1.02 * pca_mse
+    assert float(np.max(answers["angles"])) < 2
+
+
+@pytest.mark.parametrize("letter", ["a", "b"])
+def test_q3_each_wrong_prediction_scores_0(answers, letter):
+    assert score({**answers, "q3_prediction": letter}, "q3") == (0.0, 1.0)
+
+
+def test_q4_training_on_uncentred_digits_scores_0(answers, uncentred):
+    encoder, decoder, autoencoder = uncentred
     columns = np.transpose(decoder.get_weights()[0])
     shortcut = {**answers, "linear_encoder": encoder, "linear_decoder": decoder, "linear_autoencoder": autoencoder,
                 "decoder_columns": columns,
                 "angles": answers["principal_angles"](columns, answers["pca_8"].components_.T)}
-    assert score(shortcut, "q3")[0] == 0
+    assert score(shortcut, "q4")[0] == 0
 
 
-def test_q3_pca_s_components_given_as_the_decoder_s_columns_score_0(answers):
+def test_q4_pca_s_components_given_as_the_decoder_s_columns_score_0(answers):
     components = answers["pca_8"].components_.T
     shortcut = {**answers, "decoder_columns": components, "angles": np.zeros(8)}
-    assert score(shortcut, "q3")[0] == 0
+    assert score(shortcut, "q4")[0] == 0
 
 
-def test_q4_gram_entries_instead_of_cosines_score_0(answers):
+def test_q5_gram_entries_instead_of_cosines_score_0(answers):
     gram = answers["gram"]
     off_diagonal = np.abs(gram[~np.eye(8, dtype=bool)])
-    assert score({**answers, "max_cosine": float(off_diagonal.max())}, "q4")[0] == 0
+    assert score({**answers, "max_cosine": float(off_diagonal.max())}, "q5")[0] == 0
 
 
-def test_q5_the_orthonormal_basis_instead_of_pca_s_components_scores_0(answers):
+def test_q6_the_orthonormal_basis_instead_of_pca_s_components_scores_0(answers):
     def recover_components(decoder_columns, x_centred):
         return np.linalg.qr(np.asarray(decoder_columns, float))[0].T  # orthonormal, not PCA's directions
 
     shortcut = {**answers, "recover_components": recover_components,
                 "recovered": recover_components(answers["decoder_columns"], given(NAME)["x_train_centred"])}
-    assert score(shortcut, "q5")[0] == 0
+    assert score(shortcut, "q6")[0] == 0
 
 
-def test_q5_pca_of_the_images_ignoring_the_decoder_scores_0(answers):
+def test_q6_pca_of_the_images_ignoring_the_decoder_scores_0(answers):
     PCA = given(NAME)["PCA"]
 
     def recover_components(decoder_columns, x_centred):
@@ -85,9 +115,9 @@ def test_q5_pca_of_the_images_ignoring_the_decoder_scores_0(answers):
 
     recovered = recover_components(answers["decoder_columns"], given(NAME)["x_train_centred"])
     shortcut = {**answers, "recover_components": recover_components, "recovered": recovered}
-    assert score(shortcut, "q5")[0] == 0
+    assert score(shortcut, "q6")[0] == 0
 
 
 @pytest.mark.parametrize("letter", ["a", "c"])
-def test_q6_each_wrong_letter_scores_0(answers, letter):
-    assert score({**answers, "why_not_orthonormal": letter}, "q6")[0] == 0
+def test_q7_each_wrong_letter_scores_0(answers, letter):
+    assert score({**answers, "why_not_orthonormal": letter}, "q7")[0] == 0
