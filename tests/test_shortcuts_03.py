@@ -24,6 +24,16 @@ def wrong_scores_zero(question, **wrong):
     assert got == (0.0, POINTS[question])
 
 
+def accuracy_on_test_digits(model):
+    """The share of the test digits ``model`` classifies right."""
+    data = given(NAME)
+    return float(np.mean(np.asarray(model.predict(data["x_test"], verbose=0)).argmax(axis=1) == data["y_test"]))
+
+
+def falls_every_epoch(losses):
+    return all(later < earlier for earlier, later in zip(losses, losses[1:]))
+
+
 def test_the_solution_scores_full_marks():
     assert scores(NAME, solution(NAME)) == {q: (p, p) for q, p in POINTS.items()}
 
@@ -83,9 +93,9 @@ def test_a_learning_rate_of_1_trains_faster_still_as_q4_says():
     fast.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="categorical_crossentropy",
                  metrics=["accuracy"])
     history = fast.fit(data["x_train"], data["y_train_onehot"], epochs=8, batch_size=64, verbose=0)
-    accuracy = float(np.mean(np.asarray(fast.predict(data["x_test"], verbose=0)).argmax(axis=1) == data["y_test"]))
+    accuracy = accuracy_on_test_digits(fast)
     losses = history.history["loss"]
-    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), np.round(losses, 3)
+    assert falls_every_epoch(losses), np.round(losses, 3)
     assert history.history["accuracy"][-1] > 0.99 and accuracy > s["test_accuracy"] + 0.01
 
 
@@ -118,9 +128,8 @@ def slow_classifier():
 
 
 def test_q5_the_classifier_trained_at_0_01_scores_zero():
-    data = given(NAME)
     slow, history = slow_classifier()
-    accuracy = float(np.mean(np.asarray(slow.predict(data["x_test"], verbose=0)).argmax(axis=1) == data["y_test"]))
+    accuracy = accuracy_on_test_digits(slow)
     wrong_scores_zero("q5", classifier=slow, history=history, test_accuracy=accuracy)
 
 
@@ -174,7 +183,7 @@ def test_the_solution_s_curves_rule_out_q7_s_wrong_readings():
     slow, fast = s["history_slow"].history, s["history"].history
     assert slow["accuracy"][-1] > slow["accuracy"][-2]
     assert slow["val_accuracy"][-1] < fast["val_accuracy"][-1] - 0.03
-    assert all(later < earlier for earlier, later in zip(slow["loss"], slow["loss"][1:]))
+    assert falls_every_epoch(slow["loss"])
 
 
 @pytest.mark.parametrize("letter", ["a", "c", "d", ""])
