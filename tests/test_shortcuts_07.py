@@ -194,9 +194,14 @@ def test_q7_each_wrong_prediction_scores_0(answers, letter):
     assert score({**answers, "q7_prediction": letter}, "q7") == (0.0, 1.0)
 
 
-@pytest.mark.parametrize("letter", ["b", "c"])
-def test_q8_each_wrong_letter_scores_0(answers, letter):
-    assert score({**answers, "plain_effect": letter}, "q8") == (0.0, 2.0)
+@pytest.mark.parametrize("letter", ["a", "b", "c"])
+def test_q8_each_letter_the_gains_do_not_support_scores_0(answers, letter):
+    """The right letter is read off the student's own gains; on this CPU the master's plain
+    autoencoder loses (-0.8 dB, "a"), but under SSE4.1 only -0.1 dB, so the test asks the gains."""
+    plain, denoised = answers["plain_gain"], answers["denoise_gain"]
+    right = "a" if plain < 0 else "b" if denoised - plain > 1.0 else "c"
+    expected = (2.0, 2.0) if letter == right else (0.0, 2.0)
+    assert score({**answers, "plain_effect": letter}, "q8") == expected
 
 
 def test_q8_the_denoiser_s_gain_as_the_plain_one_scores_0(answers):
