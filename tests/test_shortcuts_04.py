@@ -1,8 +1,9 @@
 """Exercise 04 (a single-layer autoencoder): each plausible wrong answer loses its question's points.
 
 The master's solution trains its two models once for the module (about 10 s); the
-shortcuts need no training: untrained models, weights that are not shared or not tied,
-and training steps that return, update or differentiate the wrong thing.
+shortcuts need little training: untrained models, weights that are not shared or not tied,
+training steps that return, update or differentiate the wrong thing, and two epoch loops
+that do not shuffle, each training the tied model for q6 (a few seconds each).
 """
 
 import aecourse
@@ -172,6 +173,32 @@ def test_q6_an_untrained_tied_model_scores_zero():
 
 def test_q6_batch_losses_instead_of_epoch_losses_score_zero():
     wrong_scores_zero("q6", epoch_losses=[0.69, 0.52, 0.41])  # the first three batches
+
+
+def in_stored_order(model, optimizer, x, rng):  # never shuffles
+    step = solution(NAME)["train_step"]
+    return float(np.mean([step(model, optimizer, x[i:i + 64]) for i in range(0, len(x), 64)]))
+
+
+def one_fixed_order(model, optimizer, x, rng):  # shuffles, but the same way in every epoch
+    order = np.random.default_rng(0).permutation(len(x))
+    step = solution(NAME)["train_step"]
+    return float(np.mean([step(model, optimizer, x[order[i:i + 64]]) for i in range(0, len(x), 64)]))
+
+
+@pytest.mark.parametrize("wrong", [in_stored_order, one_fixed_order])
+def test_q6_loops_that_do_not_shuffle_every_epoch_score_zero(wrong):
+    """The tied model trained with the loop as the master trains it: the loss falls and the
+    test MSE is as low, so only the probe of the epoch's order catches the loop."""
+    s, data = solution(NAME), given(NAME)
+    aecourse.seed_everything(2)
+    tied = s["TiedAutoencoder"](100)
+    optimizer = keras.optimizers.Adam(learning_rate=0.005)
+    shuffler = np.random.default_rng(0)
+    losses = [wrong(tied, optimizer, data["x_train"], shuffler) for _ in range(3)]
+    mse = float(np.mean((data["x_test"] - np.asarray(tied(data["x_test"]))) ** 2))
+    assert losses[-1] < losses[0] and mse < 1.1 * s["tied_test_mse"], (losses, mse)
+    wrong_scores_zero("q6", train_epoch=wrong, tied=tied, epoch_losses=losses, tied_test_mse=mse)
 
 
 # --- q7 ----------------------------------------------------------------------------------
