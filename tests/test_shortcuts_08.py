@@ -44,16 +44,22 @@ def test_q2_layers_with_a_bias_score_0(answers):
     assert score({**answers, "build_linear_autoencoder": build_linear_autoencoder}, "q2")[0] == 0
 
 
+def trained_as_question_4(answers, x, seed):
+    """The solution's 8-number linear autoencoder trained with Question 4's recipe on ``x``
+    from ``keras.utils.set_random_seed(seed)``: (encoder, decoder, autoencoder)."""
+    keras = given(NAME)["keras"]
+    keras.utils.set_random_seed(seed)
+    encoder, decoder, autoencoder = answers["build_linear_autoencoder"](8)
+    cosine = keras.optimizers.schedules.CosineDecay(0.02, decay_steps=50 * (len(x) // 400))
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=cosine), loss="mse")
+    autoencoder.fit(x, x, batch_size=400, epochs=50, verbose=0)
+    return encoder, decoder, autoencoder
+
+
 @pytest.fixture(scope="module")
 def uncentred(answers):
     """The solution's autoencoder trained with Question 4's recipe on x_train, not centred."""
-    keras, x_train = given(NAME)["keras"], given(NAME)["x_train"]
-    keras.utils.set_random_seed(1)
-    encoder, decoder, autoencoder = answers["build_linear_autoencoder"](8)
-    cosine = keras.optimizers.schedules.CosineDecay(0.02, decay_steps=50 * (len(x_train) // 400))
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=cosine), loss="mse")
-    autoencoder.fit(x_train, x_train, batch_size=400, epochs=50, verbose=0)  # not x_train_centred
-    return encoder, decoder, autoencoder
+    return trained_as_question_4(answers, given(NAME)["x_train"], seed=1)  # not x_train_centred
 
 
 def test_trained_on_raw_digits_the_subspace_is_tens_of_degrees_from_pca_s(answers, uncentred):
@@ -121,12 +127,7 @@ def test_q6_pca_of_the_images_ignoring_the_decoder_scores_0(answers):
 @pytest.fixture(scope="module")
 def second_start(answers):
     """The solution's autoencoder trained again with Question 4's recipe, from another start (seed 2)."""
-    keras, x_train_centred = given(NAME)["keras"], given(NAME)["x_train_centred"]
-    keras.utils.set_random_seed(2)
-    encoder, decoder, autoencoder = answers["build_linear_autoencoder"](8)
-    cosine = keras.optimizers.schedules.CosineDecay(0.02, decay_steps=50 * (len(x_train_centred) // 400))
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=cosine), loss="mse")
-    autoencoder.fit(x_train_centred, x_train_centred, batch_size=400, epochs=50, verbose=0)
+    _, decoder, autoencoder = trained_as_question_4(answers, given(NAME)["x_train_centred"], seed=2)
     return decoder, autoencoder
 
 
