@@ -215,6 +215,8 @@ def test_the_denoiser_gains_about_twice_what_the_plain_autoencoder_does_as_q8_sa
     noisy = solution(NAME)["x_test_noisy"]
     plain_gain = psnr(x_test, np.asarray(plain_autoencoder()(noisy))) - psnr(x_test, noisy)
     assert 0.3 < plain_gain / solution(NAME)["psnr_gain"] < 0.7, (plain_gain, solution(NAME)["psnr_gain"])
+    # the student's own measurement, the master's plain_gain, says the same
+    assert 0.3 < solution(NAME)["plain_gain"] / solution(NAME)["psnr_gain"] < 0.7
 
 
 def test_the_grey_background_is_not_the_gap_as_q8_a_would_have_it():
@@ -228,6 +230,32 @@ def test_the_grey_background_is_not_the_gap_as_q8_a_would_have_it():
     assert plain_gain < solution(NAME)["psnr_gain"] - 1.5, (plain_gain, solution(NAME)["psnr_gain"])
 
 
+# q8's 2 points: 1 for the measured plain_gain (its first hidden test), 1 for the letter.
+def q8_answers(plain_autoencoder):
+    x_test = given(NAME)["x_test"]
+    noisy = solution(NAME)["x_test_noisy"]
+    gain = float(psnr(x_test, np.asarray(plain_autoencoder(noisy))) - psnr(x_test, noisy))
+    return {**solution(NAME), "plain_autoencoder": plain_autoencoder, "plain_gain": gain}
+
+
+def test_q8_the_denoisers_gain_stored_as_the_plain_one_loses_the_measured_point():
+    s = solution(NAME)
+    assert score({**s, "plain_gain": s["psnr_gain"]}, "q8") == (1.0, 2.0)
+    # and with the denoiser handed in as the plain autoencoder, so the two agree
+    assert score(q8_answers(s["denoiser"]), "q8") == (1.0, 2.0)
+
+
+def test_q8_an_untrained_plain_autoencoder_loses_the_measured_point():
+    answers = q8_answers(given(NAME)["build_autoencoder"]())
+    assert answers["plain_gain"] < 0  # about -3 dB: it outputs grey
+    assert score(answers, "q8") == (1.0, 2.0)
+
+
+def test_q8_another_faithful_plain_autoencoder_keeps_the_measured_point():
+    assert score(q8_answers(plain_autoencoder()), "q8") == (2.0, 2.0)  # seed 1, not the master's 8
+
+
 @pytest.mark.parametrize("letter", ["a", "c", "d", "", "a, b"])
 def test_q8_wrong_choices_score_zero(letter):
+    assert score({**solution(NAME), "q8_reason": letter}, "q8") == (1.0, 2.0)
     assert score({"q8_reason": letter}, "q8") == (0.0, 2.0)
