@@ -19,6 +19,7 @@ Otter's own ``test_case``; its scores and feedback do not depend on this module.
 """
 
 import inspect
+import re
 import textwrap
 import types
 
@@ -89,6 +90,10 @@ MESSAGE_WIDTH = 78  # JupyterLab wraps longer lines mid-word (about 95 character
 def plain_message(excp):
     """What a student reads when a check fails with the exception ``excp``, in lines that end between words."""
     text = str(excp).strip()
+    # Otter's HTML view prints the message unescaped, where `<class 'NoneType'>` reads as a
+    # tag and vanishes: name the type, and show any other <...> in brackets a browser keeps.
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
+    text = re.sub(r"<([A-Za-z][^<>]*)>", r"‹\1›", text)
     if isinstance(excp, KeyError):
         text = text.strip("'")
     if isinstance(excp, AssertionError):

@@ -187,6 +187,18 @@ def test_messages_end_their_lines_between_words_and_say_how_to_see_an_error():
     assert "to a Tensor. To see the line where it happens, call your function" in " ".join(error.splitlines())
 
 
+def test_messages_keep_no_angle_brackets_a_browser_would_swallow():
+    """Otter's HTML view shows a check's message unescaped: `<class 'NoneType'>` vanished there."""
+    from aecourse.checks import plain_message
+
+    error = plain_message(ValueError("Attempt to convert a value (None) with an unsupported type "
+                                     "(<class 'NoneType'>) to a Tensor."))
+    assert "unsupported type (NoneType) to a Tensor" in " ".join(error.splitlines())
+    other = plain_message(TypeError("expected an array, got <function f at 0x7f>"))
+    assert "got ‹function f at 0x7f›" in " ".join(other.splitlines()) and "<" not in other
+    assert "x < 0.5" in plain_message(AssertionError("x < 0.5 should hold"))  # not a tag: kept
+
+
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
 def test_the_colab_cell_is_collapsed_and_check_all_promises_no_full_marks(master):
     cells = json.loads((ROOT / "exercises" / master.stem / master.name).read_text())["cells"]
