@@ -60,15 +60,27 @@ def test_q1_shortcuts_score_zero(wrong):
     assert score({**solution(NAME), "build_stacked": wrong}, "q1") == (0.0, 3.0)
 
 
+def fit_as_question_3(autoencoder, x_train):
+    """Question 3's training: Adam at 0.001 on the cross-entropy, 8 epochs of 64."""
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
+                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
+    autoencoder.fit(x_train, x_train, epochs=8, batch_size=64, verbose=0)
+
+
+def fit_as_question_4(autoencoder, x_train):
+    """Question 4's training: Adam at 0.002 on the cross-entropy, 30 epochs of 64."""
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002),
+                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
+    autoencoder.fit(x_train, x_train, batch_size=64, epochs=30, verbose=0)
+
+
 def test_pca_beats_the_64_number_autoencoder_as_q2_says():
     """The fact behind q2's answer (c), at seed offset 0 (1.87-2.13 times at offsets 0, 100, 200)."""
     data = given(NAME)
     x_train, x_test = data["x_train"], data["x_test"]
     keras.utils.set_random_seed(2)
     _, _, autoencoder = solution(NAME)["build_stacked"]([256, 128, 64])
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
-                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
-    autoencoder.fit(x_train, x_train, epochs=8, batch_size=64, verbose=0)
+    fit_as_question_3(autoencoder, x_train)
     pca = PCA(n_components=64, svd_solver="full").fit(x_train)
     pca_mse = float(np.mean((x_test - pca.inverse_transform(pca.transform(x_test))) ** 2))
     assert 1.5 * pca_mse < mse(autoencoder, x_test), (mse(autoencoder, x_test), pca_mse)
@@ -211,9 +223,7 @@ def linear_encoder_knn():
     decoder = keras.Sequential([keras.Input((2,))] + [keras.layers.Dense(n, activation="relu") for n in (10, 64, 128)]
                                + [keras.layers.Dense(784, activation="sigmoid")])
     autoencoder = keras.Sequential([encoder, decoder])
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002),
-                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
-    autoencoder.fit(x_train, x_train, batch_size=64, epochs=30, verbose=0)
+    fit_as_question_4(autoencoder, x_train)
     return knn(np.asarray(encoder(x_train)), np.asarray(encoder(data["x_test"])))
 
 
@@ -278,9 +288,7 @@ def test_q3_correct_alternatives_score_full_marks(build_stacked):
     x_train, x_test = data["x_train"], data["x_test"]
     aecourse.seed_everything(2)
     encoder, decoder, autoencoder = build_stacked([256, 128, 16])
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
-                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
-    autoencoder.fit(x_train, x_train, epochs=8, batch_size=64, verbose=0)
+    fit_as_question_3(autoencoder, x_train)
     answers = {"build_stacked": build_stacked, "encoder_16": encoder, "decoder_16": decoder,
                "autoencoder_16": autoencoder, "mse_ae_16": mse(autoencoder, x_test)}
     assert score({**solution(NAME), **answers}, "q3") == (3.0, 3.0), answers["mse_ae_16"]
@@ -296,9 +304,7 @@ def test_q4_decoder_first_scores_full_marks():
     data = given(NAME)
     aecourse.seed_everything(3)
     encoder, decoder, autoencoder = decoder_first([128, 64, 10, 2])
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002),
-                        loss=keras.losses.BinaryCrossentropy(), steps_per_execution=10)
-    autoencoder.fit(data["x_train"], data["x_train"], batch_size=64, epochs=30, verbose=0)
+    fit_as_question_4(autoencoder, data["x_train"])
     answers = {"build_stacked": decoder_first, "decoder_2d": decoder, "autoencoder_2d": autoencoder,
                **map_answers(encoder)}
     assert score({**solution(NAME), **answers}, "q4") == (3.0, 3.0), answers["knn_ae_2d"]
