@@ -113,6 +113,17 @@ class LatentWalk:
         return f"<LatentWalk: {len(self.images)} frames>"
 
 
+def _class_legend(fig, classes, cmap):
+    """One row under the figure: a dot in each class's colour and its digit."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", ms=6, color=cmap(int(c) % 10), label=str(c))
+               for c in classes]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=LABEL_SIZE,
+               title="digit", title_fontsize=LABEL_SIZE, handletextpad=0.1, columnspacing=0.8,
+               frameon=False, bbox_to_anchor=(0.5, 0.0))
+
+
 def latent_walk(decoder, codes, title="Walking through the latent space", scatter=None,
                 labels=None, interval=150):
     """Decode every code of a path and animate the digits, with a slider.
@@ -145,10 +156,13 @@ def latent_walk(decoder, codes, title="Walking through the latent space", scatte
     if scatter is not None and codes.shape[1] != 2:
         raise ValueError(f"scatter needs a 2-D latent space; the codes have {codes.shape[1]} numbers")
     if scatter is not None:
-        fig, (map_ax, ax) = plt.subplots(1, 2, figsize=(6.4, 3.2), width_ratios=(1.25, 1), dpi=80)
+        height = 3.2 if labels is None else 3.7  # and a row for the class legend
+        fig, (map_ax, ax) = plt.subplots(1, 2, figsize=(6.4, height), width_ratios=(1.25, 1), dpi=80)
         scatter = np.asarray(scatter)
         colours = None if labels is None else plt.get_cmap("tab10")(np.asarray(labels) % 10)
         map_ax.scatter(scatter[:, 0], scatter[:, 1], s=3, alpha=0.5, c=colours)
+        if labels is not None:  # the classes' colours, as in plots.plot_latent_scatter
+            _class_legend(fig, np.unique(np.asarray(labels)), plt.get_cmap("tab10"))
         map_ax.plot(codes[:, 0], codes[:, 1], color="black", lw=0.8, alpha=0.6)
         (marker,) = map_ax.plot(*codes[0], "o", ms=9, mfc="none", mec="red", mew=2)
         map_ax.set_title("where the walk is", fontsize=LABEL_SIZE)
@@ -163,7 +177,8 @@ def latent_walk(decoder, codes, title="Walking through the latent space", scatte
     ax.set_yticks([])
     caption = ax.set_title("", fontsize=LABEL_SIZE)
     fig.suptitle(title, fontsize=LABEL_SIZE + 1)
-    fig.tight_layout()
+    # leave the bottom strip to the class legend, when there is one
+    fig.tight_layout(rect=(0, 0.13 if fig.legends else 0, 1, 1))
 
     def step(i):
         shown.set_data(images[i])
