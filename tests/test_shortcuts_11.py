@@ -114,31 +114,33 @@ def test_q3_the_same_models_on_every_call_score_0(answers):
     assert score({**answers, "build_vae_parts": build_vae_parts}, "q3")[0] == 0
 
 
-def test_a_heavier_kl_term_costs_more_reconstruction_than_it_saves_kl(answers):
-    """The fact behind q4's right prediction (a): the solution's VAE trained in the same way
-    on reconstruction + 4 KL gives up about 8 nats of KL per test digit and pays about 20 of
-    reconstruction (measured at seed offsets 0, 100 and 200: KL -8.0 to -8.4, reconstruction
-    +20.0 to +20.9), so the sum, the negative ELBO, rises."""
+def test_a_lighter_kl_term_costs_more_kl_than_it_saves_reconstruction(answers):
+    """The fact behind q4's right prediction (b): the solution's VAE trained in the same way
+    on reconstruction + 0.25 KL spends about 12 more nats of KL per test digit and saves 5 to
+    8 of reconstruction (measured at seed offsets 0, 100 and 200: KL +11.8 to +12.8,
+    reconstruction -5.2 to -8.5), so the sum, the negative ELBO, rises."""
     data = given(NAME)
     keras = data["keras"]
 
     def loss_terms(self, x):
         _, reconstruction, kl = answers["VAE"].loss_terms(self, x)
-        return reconstruction + 4.0 * kl, reconstruction, kl
+        return reconstruction + 0.25 * kl, reconstruction, kl
 
     data["aecourse"].seed_everything(3)
-    heavier = vae_with_loss(answers, loss_terms)(*answers["build_vae_parts"](8))
-    heavier.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002))
-    heavier.fit(data["x_train"], batch_size=128, epochs=10, verbose=0)
-    beta_4 = heavier.evaluate(data["x_test"], verbose=0, return_dict=True)
+    lighter = vae_with_loss(answers, loss_terms)(*answers["build_vae_parts"](8))
+    lighter.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002))
+    lighter.fit(data["x_train"], batch_size=128, epochs=10, verbose=0)
+    beta_quarter = lighter.evaluate(data["x_test"], verbose=0, return_dict=True)
     beta_1 = answers["test_terms"]
-    saved = beta_1["kl_loss"] - beta_4["kl_loss"]
-    paid = beta_4["reconstruction_loss"] - beta_1["reconstruction_loss"]
-    print(f"beta = 4: KL {saved:.1f} nats lower, reconstruction {paid:.1f} nats higher")
-    assert saved > 4 and paid > saved + 4  # (c) "within 1 nat" and (b) "less" both fail
+    spent = beta_quarter["kl_loss"] - beta_1["kl_loss"]
+    saved = beta_1["reconstruction_loss"] - beta_quarter["reconstruction_loss"]
+    print(f"beta = 0.25: KL {spent:.1f} nats higher, reconstruction {saved:.1f} nats lower")
+    # (c) "within 1 nat" fails if more than 2 are saved; (a) "falls by more" fails if the
+    # KL rises by more than 2 nats beyond what is saved (closest measured: 3.5 nats)
+    assert spent > 6 and saved > 2 and spent > saved + 2
 
 
-@pytest.mark.parametrize("letter", ["b", "c"])
+@pytest.mark.parametrize("letter", ["a", "c"])
 def test_q4_each_wrong_prediction_scores_0(answers, letter):
     assert score({**answers, "q4_prediction": letter}, "q4") == (0.0, 1.0)
 
