@@ -2,8 +2,9 @@
 
 The master's solution trains its two models once for the module (about 10 s); the
 shortcuts need little training: untrained models, weights that are not shared or not tied,
-training steps that return, update or differentiate the wrong thing, and two epoch loops
-that do not shuffle, each training the tied model for q6 (a few seconds each).
+the right two models in the order (autoencoder, encoder) instead of the course's (encoder,
+autoencoder), training steps that return, update or differentiate the wrong thing, and two
+epoch loops that do not shuffle, each training the tied model for q6 (a few seconds each).
 """
 
 import aecourse
@@ -33,16 +34,21 @@ def encoder_with_its_own_layer(code_size):  # the encoder is a copy, not the aut
     code = keras.layers.Dense(code_size, activation="sigmoid")(pixels)
     autoencoder = keras.Model(pixels, keras.layers.Dense(784, activation="sigmoid")(code))
     own = keras.Input(shape=(784,))
-    return autoencoder, keras.Model(own, keras.layers.Dense(code_size, activation="sigmoid")(own))
+    return keras.Model(own, keras.layers.Dense(code_size, activation="sigmoid")(own)), autoencoder
 
 
 def relu_code(code_size):
     pixels = keras.Input(shape=(784,))
     code = keras.layers.Dense(code_size, activation="relu")(pixels)
-    return keras.Model(pixels, keras.layers.Dense(784, activation="sigmoid")(code)), keras.Model(pixels, code)
+    return keras.Model(pixels, code), keras.Model(pixels, keras.layers.Dense(784, activation="sigmoid")(code))
 
 
-@pytest.mark.parametrize("wrong", [encoder_with_its_own_layer, relu_code])
+def autoencoder_first(code_size):  # the right models in the old order, (autoencoder, encoder)
+    encoder, autoencoder = solution(NAME)["build_autoencoder"](code_size)
+    return autoencoder, encoder
+
+
+@pytest.mark.parametrize("wrong", [encoder_with_its_own_layer, relu_code, autoencoder_first])
 def test_q1_shortcuts_score_zero(wrong):
     wrong_scores_zero("q1", build_autoencoder=wrong)
 
@@ -53,7 +59,7 @@ def test_training_on_the_squared_error_changes_the_test_mse_by_less_than_10_perc
     data, s = given(NAME), solution(NAME)
     x_train, x_test = data["x_train"], data["x_test"]
     aecourse.seed_everything(1)
-    autoencoder, _ = s["build_autoencoder"](100)
+    _, autoencoder = s["build_autoencoder"](100)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss=keras.losses.MeanSquaredError())
     autoencoder.fit(x_train, x_train, epochs=5, batch_size=64, verbose=0)
     ratio = float(np.mean((x_test - np.asarray(autoencoder(x_test))) ** 2)) / s["test_mse"]
@@ -69,7 +75,7 @@ def test_q2_wrong_predictions_score_zero(letter):
 def test_q3_an_untrained_autoencoder_scores_zero():
     x_test = given(NAME)["x_test"]
     keras.utils.set_random_seed(5)
-    autoencoder, encoder = solution(NAME)["build_autoencoder"](100)
+    encoder, autoencoder = solution(NAME)["build_autoencoder"](100)
     wrong_scores_zero("q3", autoencoder=autoencoder, encoder=encoder,
                       codes_test=np.asarray(encoder(x_test)),
                       test_mse=float(np.mean((x_test - np.asarray(autoencoder(x_test))) ** 2)))
@@ -205,7 +211,7 @@ def test_q6_loops_that_do_not_shuffle_every_epoch_score_zero(wrong):
 def test_an_untrained_autoencoder_outputs_about_half_everywhere_as_q7_says():
     x_test = given(NAME)["x_test"]
     keras.utils.set_random_seed(0)
-    out = np.asarray(solution(NAME)["build_autoencoder"](100)[0](x_test))
+    out = np.asarray(solution(NAME)["build_autoencoder"](100)[-1](x_test))
     assert abs(out.mean() - 0.5) < 0.01 and out.std() < 0.1
     assert np.mean((x_test < 0.1) | (x_test > 0.9)) > 0.85
     assert abs(np.mean((x_test - out) ** 2) - 0.23) < 0.02
