@@ -1,8 +1,8 @@
 """Exercise 06 (denoising autoencoders): each plausible wrong answer loses its question's points.
 
 The expensive shortcut, an autoencoder never shown noise or squares (the exercise's own
-``build_autoencoder`` trained 10 epochs on clean digits, about 3 s), is trained once for
-the module; Q5's and Q7's hidden tests train their own baseline of that kind.
+``build_compiled_autoencoder`` trained 10 epochs on clean digits, about 3 s), is trained
+once for the module; Q5's and Q7's hidden tests train their own baseline of that kind.
 """
 
 import functools
@@ -111,7 +111,7 @@ def test_a_quarter_of_the_noise_leaves_less_than_half_the_gain_as_q4_says():
     data, s = given(NAME), solution(NAME)
     x_train, x_test = data["x_train"], data["x_test"]
     keras.utils.set_random_seed(1)
-    denoiser = data["build_autoencoder"]()
+    denoiser = data["build_compiled_autoencoder"]()
     s["fit_denoiser"](denoiser, lambda x, rng: s["gaussian_noise"](x, 0.25, rng), x_train, 10, 1)
     noisy = s["gaussian_noise"](x_test, 0.25, np.random.default_rng(101))
     gain = psnr(x_test, np.asarray(denoiser(noisy))) - psnr(x_test, noisy)
@@ -128,7 +128,7 @@ def test_q4_wrong_predictions_score_zero(letter):
 def plain_autoencoder():
     data = given(NAME)
     keras.utils.set_random_seed(1)
-    plain = data["build_autoencoder"]()
+    plain = data["build_compiled_autoencoder"]()
     plain.fit(data["x_train"], data["x_train"], epochs=10, batch_size=128, verbose=0)
     return plain
 
@@ -246,7 +246,7 @@ def test_q8_the_denoisers_gain_stored_as_the_plain_one_loses_the_measured_point(
 
 
 def test_q8_an_untrained_plain_autoencoder_loses_the_measured_point():
-    answers = q8_answers(given(NAME)["build_autoencoder"]())
+    answers = q8_answers(given(NAME)["build_compiled_autoencoder"]())
     assert answers["plain_gain"] < 0  # about -3 dB: it outputs grey
     assert score(answers, "q8") == (1.0, 2.0)
 
