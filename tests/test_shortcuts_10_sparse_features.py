@@ -8,6 +8,12 @@ active digit's class; a fraction recovered that is a ratio of accuracies; for th
 dead features, a smaller k, or AuxK at k = 8. Each scores 0 on its question, where the
 master's solution scores full marks (scored by the judge's own runner, :mod:`shortcuts`).
 
+Q3's rule for a unit active (above 0) on fewer than n digits, NaN as in the chapter's
+``top_activation_purity``, is worth the point of the test that compares with a reference on
+the digits: a purity that gives such a unit a number anyway (no rule, or NaN only for a unit
+that never fires) keeps the other two points, for the top n, the majority share and the PCA
+value, and loses that one.
+
 Q5's key does not rest on AuxK doing worse: k = 32 left almost no feature dead in the
 chapter (0 % printed at seed offsets 0, 100 and 200), so "AuxK" loses its point whether the
 chapter's AuxK leaves more dead features than TopK alone (as its configuration measures) or
@@ -88,6 +94,18 @@ def purity_of_the_top_examples_class(activations, labels, n=20):
     return np.array([np.mean(labels[t] == labels[t[0]]) for t in top.T])
 
 
+def purity_without_the_nan_rule(activations, labels, n=20):  # the master's before issue 29
+    labels = np.asarray(labels)
+    top = np.argsort(-np.asarray(activations), axis=0)[:n]
+    return np.array([np.bincount(labels[t]).max() / n for t in top.T])
+
+
+def purity_nan_only_if_never_active(activations, labels, n=20):
+    shares = purity_without_the_nan_rule(activations, labels, n)
+    shares[~np.any(np.asarray(activations) > 0, axis=0)] = np.nan
+    return shares
+
+
 def pca_nmse(normalised_mse):
     from sklearn.decomposition import PCA
 
@@ -161,6 +179,13 @@ def test_the_shortcut_scores_nothing(question, shortcut):
     answers = {**solution(NAME), **SHORTCUTS[question][shortcut]()}
     (score, possible), = scores(NAME, answers, [question]).values()
     assert possible > 0 and score == 0, f"{shortcut} scores {score} of {possible}"
+
+
+@pytest.mark.parametrize("wrong", [purity_without_the_nan_rule, purity_nan_only_if_never_active])
+def test_q3_a_purity_without_the_nan_rule_loses_its_point(wrong):
+    answers = {**solution(NAME), "purity": wrong, "purity_pca": pca_purity(wrong)}
+    assert abs(answers["purity_pca"] - solution(NAME)["purity_pca"]) < 1e-9  # no component is that rare
+    assert scores(NAME, answers, ["q3"]) == {"q3": (2.0, 3.0)}
 
 
 def test_public_checks_are_worth_nothing():
