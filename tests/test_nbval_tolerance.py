@@ -79,11 +79,13 @@ def test_glued_values_follow_their_glue_rule_and_only_theirs():
 
 def test_every_kind_accepts_rounding_and_rejects_a_real_change():
     # (typical value, a change that must fail): 30 % for numbers a model should reproduce, a doubling
-    # for where an unconstrained code lands and for small counts, which move more from run to run
+    # for where an unconstrained code lands, for small counts and for ch10's SAE-error factor (it moved
+    # 25 % between kernel paths), which move more from run to run
     typical = {"mse": (0.0155, 1.3), "loss": (100.0, 1.3), "psnr": (16.4, 1.1), "share": (0.5, 1.3),
                "auc": (0.9, 1.1), "angle": (2.0, 1.3), "ratio": (0.78, 1.3), "value": (1.0, 1.3),
                "spread": (8.0, 2.0), "epoch": (5, 1.4), "count": (55, 2.0), "count_rise": (0.49, 2.0),
-               "grid_cells": (40, 1.5), "psnr_unseen": (-1.5, 2.5)}
+               "grid_cells": (40, 1.5), "psnr_unseen": (-1.5, 2.5),
+               "sae_error_effect": (1.67, 2.0)}
     assert set(typical) | {"exact", "solver"} == set(KINDS)
     # a convex fit's share moves by a digit or two of the 1,000 test digits, not by ten
     assert KINDS["solver"].agree(0.700, 0.699) and KINDS["solver"].agree(0.700, 0.704)
